@@ -1,0 +1,63 @@
+"""create_app(settings): routes, middleware order, and the upstream session's lifetime.
+
+No I/O happens here; the ClientSession (and the image fetcher's) are opened and closed by
+cleanup_ctx on the running loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from modelmux import handlers, middlewares
+from modelmux.settings import Settings
+from modelmux.state import STATE, ServiceState
+from modelmux.upstream.auth import TokenProvider
+from modelmux.upstream.images import ImageFetcher
+from modelmux.upstream.vertex import VertexClient
+
+# Enough pooled connections to Vertex for ~1,000 concurrent streams on one process.
+UPSTREAM_CONNECTIONS = 2048
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            middlewares.request_context,
+            middlewares.errors,
+            middlewares.unexpected_error_guard(),
+        ],
+        client_max_size=settings.server.max_body_mb * 1024 * 1024,
+    )
+    app[STATE] = ServiceState.build(settings)
+    app.on_response_prepare.append(middlewares.on_prepare)
+    app.cleanup_ctx.append(_upstream)
+    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
+    app.router.add_get("/v1/models", handlers.list_models)
+    app.router.add_get("/v1/models/{model:.+}", handlers.get_model)
+    app.router.add_get("/health", handlers.health)
+    return app
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    settings = state.settings
+    connector = aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, ttl_dns_cache=300)
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+    tokens = TokenProvider(settings.auth, on_refresh=_counter(state))
+    state.vertex = VertexClient(session, settings, tokens, state.stats)
+    state.images = ImageFetcher(settings.images)
+    try:
+        yield
+    finally:
+        await state.images.close()
+        await session.close()
+
+
+def _counter(state: ServiceState):  # type: ignore[no-untyped-def]
+    def count() -> None:
+        state.stats.token_refreshes += 1
+
+    return count

@@ -1,0 +1,127 @@
+"""Middlewares, outermost first: request context (id + access line), then errors.
+
+The error middleware is the one place our exception tree becomes an HTTP answer in OpenAI's
+error shape; anything unexpected is logged here with its traceback and reaches the client as a
+plain 500 without details.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+import structlog
+from aiohttp import web
+
+from modelmux.errors import (
+    MethodNotAllowed,
+    ModelmuxError,
+    NotFound,
+    PayloadTooLarge,
+)
+from modelmux.logs import get_logger
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = get_logger("modelmux.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
+
+
+def error_response(exc: ModelmuxError) -> web.Response:
+    return web.Response(
+        status=exc.status,
+        body=orjson.dumps(exc.to_body()),
+        content_type="application/json",
+        headers=exc.headers(),
+    )
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _request_id(request)
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        for key in ("model", "delivery", "outcome", "upstream_request_id"):
+            if key in request:
+                fields[key] = request[key]
+        log.info("request", **fields)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ModelmuxError as exc:
+        if exc.upstream_request_id:
+            request["upstream_request_id"] = exc.upstream_request_id
+        request.setdefault("outcome", exc.code or exc.error_type)
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http_exception(request, exc))
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ModelmuxError:
+    if exc.status == 404:
+        return NotFound(f"Unknown request URL: {request.method} {request.path[:200]}.")
+    if exc.status == 405:
+        return MethodNotAllowed(
+            f"Method {request.method} is not allowed for {request.path[:200]}."
+        )
+    if exc.status == 413:
+        return PayloadTooLarge("The request body is too large.")
+    error = ModelmuxError(exc.reason or "Request failed.")
+    error.status = exc.status
+    error.error_type = "invalid_request_error" if exc.status < 500 else "server_error"
+    return error
+
+
+def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    add_request_id_header(request, response)
+
+
+def unexpected_error_guard() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Innermost safety net: an unexpected exception is logged, the client gets a bare 500."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (ModelmuxError, web.HTTPException):
+            raise
+        except Exception:
+            log.exception("unhandled error")
+            error = ModelmuxError("The server had an error while processing your request.")
+            request["outcome"] = "internal_error"
+            return error_response(error)
+
+    return guard

@@ -1,0 +1,55 @@
+"""What the running service holds: settings and the objects built from them.
+
+Kept in one mutable holder on the app so a reload can swap settings-derived parts (model
+aliases, retry and streaming settings) without dropping connections.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from modelmux.convert.request import ConvertOptions
+from modelmux.metrics import Stats
+from modelmux.routing import ModelTable
+from modelmux.settings import Settings
+
+if TYPE_CHECKING:
+    from modelmux.upstream.images import ImageFetcher
+    from modelmux.upstream.vertex import VertexClient
+
+
+@dataclass(slots=True)
+class ServiceState:
+    settings: Settings
+    models: ModelTable
+    convert_options: ConvertOptions
+    stats: Stats = field(default_factory=Stats)
+    started_at: int = field(default_factory=lambda: int(time.time()))
+    vertex: VertexClient | None = None
+    images: ImageFetcher | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServiceState:
+        return cls(settings, ModelTable(settings.vertex), _convert_options(settings))
+
+    def apply(self, settings: Settings) -> None:
+        """Swap in new settings (reload); connections and counters stay."""
+        self.settings = settings
+        self.models = ModelTable(settings.vertex)
+        self.convert_options = _convert_options(settings)
+        if self.vertex is not None:
+            self.vertex.configure(settings)
+
+
+def _convert_options(settings: Settings) -> ConvertOptions:
+    return ConvertOptions(
+        default_max_tokens=settings.vertex.default_max_tokens,
+        reasoning_content=settings.translation.reasoning_content,
+    )
+
+
+STATE = web.AppKey("modelmux_state", ServiceState)

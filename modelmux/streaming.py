@@ -1,0 +1,169 @@
+"""Relay one Vertex SSE stream to the client as OpenAI chunks.
+
+The HTTP status is settled before the first byte: Vertex errors before its 200 become ordinary
+error responses (and may be retried by the upstream client). Once our 200 is sent, any failure
+— an upstream `error` event, a stall longer than `stream_idle_timeout_s`, a connection that
+breaks or ends without `message_stop` — ends the stream with one `data: {"error": …}` frame,
+never a clean `[DONE]`. While the model is silent, SSE comment lines keep idle-cutting proxies
+at bay. A client that goes away cancels the handler (handler_cancellation), which closes the
+upstream connection at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from modelmux.buffering import TextCoalescer
+from modelmux.convert.request import ConvertedRequest
+from modelmux.convert.stream import StreamTranslator
+from modelmux.errors import UpstreamError, UpstreamTimeout
+from modelmux.routing import Route
+from modelmux.sse import COMMENT_KEEPALIVE, SSEDecoder
+from modelmux.state import ServiceState
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tell nginx-style proxies not to buffer the stream
+}
+
+
+class _Sink:
+    """Writes frames to the client and remembers when it last did."""
+
+    __slots__ = ("last_write", "loop", "response")
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+        self.loop = asyncio.get_running_loop()
+        self.last_write = self.loop.time()
+
+    async def write(self, frames: list[bytes]) -> None:
+        if frames:
+            self.last_write = self.loop.time()
+            await self.response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+
+async def _ticker(
+    sink: _Sink,
+    keepalive_s: float,
+    translator: StreamTranslator,
+    coalescer: TextCoalescer | None,
+    chunk_timeout_s: float,
+) -> None:
+    """Keep-alive comments while silent; in buffered mode, release text held too long."""
+    period = keepalive_s if coalescer is None else min(keepalive_s, chunk_timeout_s)
+    period = max(period, 0.01)
+    while True:
+        await asyncio.sleep(period)
+        now = sink.loop.time()
+        if coalescer is not None and coalescer.due(now):
+            frames: list[bytes] = []
+            for event in coalescer.flush():
+                frames.extend(translator.feed(event))
+            await sink.write(frames)
+        elif now - sink.last_write >= keepalive_s:
+            await sink.write([COMMENT_KEEPALIVE])
+
+
+async def relay_stream(
+    request: web.Request,
+    state: ServiceState,
+    route: Route,
+    converted: ConvertedRequest,
+    *,
+    buffered: bool,
+) -> tuple[web.StreamResponse, bool]:
+    """Returns the response and whether the stream completed (message_stop relayed)."""
+    assert state.vertex is not None
+    upstream = await state.vertex.open_stream(route, converted.body)
+    upstream_id = upstream.headers.get("request-id")
+    if upstream_id:
+        request["upstream_request_id"] = upstream_id
+    settings = state.settings.streaming
+    translator = StreamTranslator(converted)
+    coalescer = (
+        TextCoalescer(
+            buffer_size=settings.buffer_size, chunk_timeout_s=settings.chunk_timeout_ms / 1000
+        )
+        if buffered
+        else None
+    )
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    stats = state.stats
+    stats.active_streams += 1
+    ticker: asyncio.Task[None] | None = None
+    try:
+        await response.prepare(request)
+        sink = _Sink(response)
+        ticker = asyncio.create_task(
+            _ticker(sink, settings.keepalive_s, translator, coalescer, settings.chunk_timeout_ms / 1000)
+        )
+        tail = await _pump(upstream, translator, coalescer, sink)
+        await sink.write(tail)
+        await response.write_eof()
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        request["outcome"] = "client_disconnected"  # the client went away mid-stream
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        completed = translator.finish_reason is not None
+        if completed:
+            upstream.release()
+        else:
+            upstream.close()  # drop the connection: Vertex stops generating for nobody
+        stats.active_streams -= 1
+    request.setdefault("outcome", translator.finish_reason or "stream_error")
+    return response, completed
+
+
+async def _pump(
+    upstream: aiohttp.ClientResponse,
+    translator: StreamTranslator,
+    coalescer: TextCoalescer | None,
+    sink: _Sink,
+) -> list[bytes]:
+    """Forward events until the upstream ends; return the closing frames."""
+    decoder = SSEDecoder()
+    loop = sink.loop
+    chunks = upstream.content.iter_any().__aiter__()
+    while True:
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            return translator.fail(UpstreamTimeout("Vertex AI stopped sending; the stream was cut."))
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+            return translator.fail(UpstreamError("The Vertex AI stream broke off."))
+        frames: list[bytes] = []
+        for _name, data in decoder.feed(chunk):
+            try:
+                event: Any = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return frames + translator.fail(
+                    UpstreamError("Vertex AI sent a malformed stream event.")
+                )
+            if not isinstance(event, dict):
+                continue
+            if coalescer is None:
+                frames.extend(translator.feed(event))
+            else:
+                for held in coalescer.push(event, loop.time()):
+                    frames.extend(translator.feed(held))
+            if translator.done:  # message_stop or an error event: nothing follows
+                return frames
+        await sink.write(frames)
+    frames = []
+    if coalescer is not None:
+        for held in coalescer.flush():
+            frames.extend(translator.feed(held))
+    return frames + translator.finish()
