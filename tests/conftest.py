@@ -29,9 +29,7 @@ _LEAKY_NAMES = {"PORT", "LOG_LEVEL", "LLM_PROVIDER", "NOTIFY_SOCKET"}
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """The test process's environment without anything that configures modelmux."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_LEAKY) and k not in _LEAKY_NAMES
+        k: v for k, v in os.environ.items() if not k.startswith(_LEAKY) and k not in _LEAKY_NAMES
     }
     env.update(
         HOME=str(home),

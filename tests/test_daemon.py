@@ -35,7 +35,9 @@ class NotifySocket:
                 return
 
 
-def start(args: list[str], env: dict[str, str], cwd: Path, notify: NotifySocket) -> subprocess.Popen:
+def start(
+    args: list[str], env: dict[str, str], cwd: Path, notify: NotifySocket
+) -> subprocess.Popen:
     proc = subprocess.Popen(
         [MODELMUXD, "--log-format", "json", *args],
         env={**env, "NOTIFY_SOCKET": notify.path},
@@ -68,17 +70,16 @@ def listening_line(output: str) -> dict:
 
 
 def toml(port: int, level: str, project: str) -> str:
-    return (
-        f'[server]\nport = {port}\nlog_level = "{level}"\n'
-        f'[vertex]\nproject = "{project}"\n'
-    )
+    return f'[server]\nport = {port}\nlog_level = "{level}"\n[vertex]\nproject = "{project}"\n'
 
 
 LAYERS = ["system", "user", "dotenv", "env", "flag"]
 
 
 @pytest.mark.parametrize("top", range(len(LAYERS)))
-def test_each_layer_overrides_the_one_below(tmp_path: Path, emulator: EmulatorThread, top: int) -> None:
+def test_each_layer_overrides_the_one_below(
+    tmp_path: Path, emulator: EmulatorThread, top: int
+) -> None:
     """Layers 0..top are set, each with its own port/log level/project; the top one wins."""
     ports = [free_port() for _ in LAYERS]
     levels = ["info", "debug", "info", "debug", "info"]
@@ -127,7 +128,7 @@ def test_legacy_env_names(tmp_path: Path, emulator: EmulatorThread) -> None:
     env.pop("MODELMUX_VERTEX_PROJECT")
     env.update(PORT=str(port), VERTEX_PROJECT="legacy-project", LOG_LEVEL="debug")
     proc = start([], env, tmp_path, NotifySocket(tmp_path / "notify"))
-    code, out = stop(proc)
+    _code, out = stop(proc)
     line = listening_line(out)
     assert (line["port"], line["vertex_project"], line["log_level"]) == (
         port,
@@ -138,9 +139,11 @@ def test_legacy_env_names(tmp_path: Path, emulator: EmulatorThread) -> None:
 
 def test_dotenv_never_overrides_a_set_variable(tmp_path: Path, emulator: EmulatorThread) -> None:
     env = emulator_env(tmp_path, emulator, MODELMUX_VERTEX_PROJECT="from-env")
-    (tmp_path / ".env").write_text("MODELMUX_VERTEX_PROJECT=from-dotenv\nMODELMUX_SERVER_LOG_LEVEL=debug\n")
+    (tmp_path / ".env").write_text(
+        "MODELMUX_VERTEX_PROJECT=from-dotenv\nMODELMUX_SERVER_LOG_LEVEL=debug\n"
+    )
     proc = start(["--port", "0"], env, tmp_path, NotifySocket(tmp_path / "notify"))
-    code, out = stop(proc)
+    _code, out = stop(proc)
     line = listening_line(out)
     assert line["vertex_project"] == "from-env"
     assert line["log_level"] == "debug"  # .env still fills what the environment leaves unset
@@ -149,7 +152,9 @@ def test_dotenv_never_overrides_a_set_variable(tmp_path: Path, emulator: Emulato
 def test_log_level_filters_lines(tmp_path: Path, emulator: EmulatorThread) -> None:
     port = free_port()
     env = emulator_env(tmp_path, emulator)
-    proc = start(["--port", str(port), "--log-level", "warning"], env, tmp_path, NotifySocket(tmp_path / "n"))
+    proc = start(
+        ["--port", str(port), "--log-level", "warning"], env, tmp_path, NotifySocket(tmp_path / "n")
+    )
     requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
     code, out = stop(proc)
     assert code == 0
@@ -187,7 +192,12 @@ def test_sigterm_drains_in_flight_request(tmp_path: Path, emulator: EmulatorThre
 
 def test_health_answers_as_soon_as_ready(tmp_path: Path, emulator: EmulatorThread) -> None:
     port = free_port()
-    proc = start(["--port", str(port)], emulator_env(tmp_path, emulator), tmp_path, NotifySocket(tmp_path / "n"))
+    proc = start(
+        ["--port", str(port)],
+        emulator_env(tmp_path, emulator),
+        tmp_path,
+        NotifySocket(tmp_path / "n"),
+    )
     try:
         resp = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
         assert resp.status_code == 200 and resp.json()["status"] == "ok"
@@ -197,7 +207,12 @@ def test_health_answers_as_soon_as_ready(tmp_path: Path, emulator: EmulatorThrea
 
 def test_emulator_mode_serves_without_cloud_settings(tmp_path: Path) -> None:
     port = free_port()
-    proc = start(["--emulator", "--port", str(port)], clean_env(tmp_path), tmp_path, NotifySocket(tmp_path / "n"))
+    proc = start(
+        ["--emulator", "--port", str(port)],
+        clean_env(tmp_path),
+        tmp_path,
+        NotifySocket(tmp_path / "n"),
+    )
     try:
         resp = requests.post(
             f"http://127.0.0.1:{port}/v1/chat/completions",

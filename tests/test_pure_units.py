@@ -48,7 +48,11 @@ def test_choose_delivery(wants: bool, ua: str, mode: str, expected: Delivery) ->
 
 
 def _text(t: str, index: int = 0) -> dict:
-    return {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": t}}
+    return {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": "text_delta", "text": t},
+    }
 
 
 def _texts(events: list[dict]) -> list[str]:
@@ -147,7 +151,12 @@ def test_vertex_base_url(location: str, override: str, expected: str) -> None:
 def test_model_url_streaming_and_not() -> None:
     base = vertex_base_url("global")
     assert model_url(
-        base, project="p", location="global", publisher="anthropic", model_id="claude-opus-4-7", stream=True
+        base,
+        project="p",
+        location="global",
+        publisher="anthropic",
+        model_id="claude-opus-4-7",
+        stream=True,
     ) == (
         "https://aiplatform.googleapis.com/v1/projects/p/locations/global"
         "/publishers/anthropic/models/claude-opus-4-7:streamRawPredict"

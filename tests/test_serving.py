@@ -288,7 +288,10 @@ def test_ssrf_guard_refuses_loopback_by_default(daemon: Daemon, image_server) ->
     assert "not a public" in info.value.message
     with pytest.raises(openai.BadRequestError):
         client(daemon).chat.completions.create(
-            model="m", messages=_image_message(f"http://localhost:{image_server.url.rsplit(':', 1)[1]}/pixel.png")
+            model="m",
+            messages=_image_message(
+                f"http://localhost:{image_server.url.rsplit(':', 1)[1]}/pixel.png"
+            ),
         )
 
 
@@ -389,7 +392,9 @@ def test_midstream_error_raises_api_error(daemon: Daemon) -> None:
         for chunk in stream:
             received.append(chunk)
     assert received  # some text arrived before the error
-    assert "overload" in str(info.value.message).lower() or "overload" in str(info.value.body).lower()
+    assert (
+        "overload" in str(info.value.message).lower() or "overload" in str(info.value.body).lower()
+    )
 
 
 def _raw_stream(daemon: Daemon, prompt: str, **headers: str) -> list[str]:
@@ -601,7 +606,9 @@ def test_alias_location_routes_upstream(daemon: Daemon, emulator: EmulatorThread
     client(daemon).chat.completions.create(model="CLAUDE-HAIKU", messages=user("route me"))
     paths = [r["path"] for r in emulator.requests()]
     assert any(
-        p.endswith("/locations/global/publishers/anthropic/models/claude-haiku-4-5@20251001:rawPredict")
+        p.endswith(
+            "/locations/global/publishers/anthropic/models/claude-haiku-4-5@20251001:rawPredict"
+        )
         for p in paths
     )
 
@@ -632,7 +639,10 @@ def _assert_openai_error(resp: requests.Response, status: int) -> dict:
         (b'{"model": "m", "messages": []}', "messages"),
         (b'{"model": "m", "messages": "hi"}', "messages"),
         (b'{"model": 5, "messages": [{"role": "user", "content": "x"}]}', "model"),
-        (b'{"model": "m", "messages": [{"role": "tool", "tool_call_id": "a", "content": "x"}]}', "messages"),
+        (
+            b'{"model": "m", "messages": [{"role": "tool", "tool_call_id": "a", "content": "x"}]}',
+            "messages",
+        ),
         (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3}', "n"),
         (b"\xff\xfe{}", None),
     ],

@@ -110,6 +110,6 @@ class TokenProvider:
         if expiry is None:
             lifetime = 3600.0
         else:
-            now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             lifetime = max(1.0, (expiry - now).total_seconds())
         return self._credentials.token, lifetime

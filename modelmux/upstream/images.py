@@ -125,7 +125,7 @@ class ImageFetcher:
             raise fail("too many redirects")
         except _BlockedAddress:
             raise fail("the address is not a public one") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise fail("timed out") from None
         except aiohttp.ClientError as exc:
             raise fail(f"connection failed ({type(exc).__name__})") from None
@@ -160,6 +160,7 @@ class ImageFetcher:
         declared = resp.content_type
         if sniffed is None:
             raise fail(
-                f"unsupported content type {declared!r}; supported: " + ", ".join(ALLOWED_MEDIA_TYPES)
+                f"unsupported content type {declared!r}; supported: "
+                + ", ".join(ALLOWED_MEDIA_TYPES)
             )
         return sniffed
