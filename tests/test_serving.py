@@ -693,3 +693,41 @@ def test_health_counts_honestly(start_daemon) -> None:
     assert m["failed_requests"] == 2
     assert m["quota_errors"] == 1
     assert m["retry_attempts"] == 0
+
+
+def test_image_url_inside_tool_result_is_inlined(start_daemon, image_server) -> None:
+    d = start_daemon(MODELMUX_IMAGES_ALLOW_PRIVATE_NETWORKS="true")
+    completion = client(d).chat.completions.create(
+        model="m",
+        tools=[WEATHER_TOOL],
+        messages=[
+            {"role": "user", "content": "show me the radar"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call.1:radar",  # not Vertex-safe: must be sanitised both sides
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call.1:radar",
+                "content": [
+                    {"type": "text", "text": "radar image [mm:echo-request]"},
+                    {"type": "image_url", "image_url": {"url": f"{image_server.url}/pixel.png"}},
+                ],
+            },
+        ],
+    )
+    sent = json.loads(completion.choices[0].message.content)
+    tool_use = sent["messages"][1]["content"][0]
+    result = sent["messages"][2]["content"][0]
+    assert result["type"] == "tool_result" and result["tool_use_id"] == tool_use["id"]
+    image = next(b for b in result["content"] if b["type"] == "image")
+    assert image["source"]["type"] == "base64"
+    assert base64.b64decode(image["source"]["data"]) == PNG_1PX
+    assert "url" not in json.dumps(sent["messages"][2])
