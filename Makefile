@@ -16,6 +16,10 @@ help:
 	@echo "make fmt        ruff format + ruff check --fix"
 	@echo "make typecheck  mypy"
 	@echo "make check      lint, typecheck and test"
+	@echo "make deb        build dist/modelmux_<version>_<arch>.deb (installs build deps as root)"
+	@echo "make deb-lint   run lintian on the built .deb"
+	@echo "make bench      benchmark the daemon against the emulator floor (not in CI)"
+	@echo "make soak       1,000 concurrent streams through the daemon (not in CI)"
 	@echo "make clean      remove the virtualenv and caches"
 
 venv: $(VENV)/.stamp
@@ -48,6 +52,9 @@ typecheck: venv
 	$(BIN)/mypy modelmux
 
 check: lint typecheck test
+
+# Packaging and other optional targets live in mk/*.mk.
+-include mk/*.mk
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
