@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from modelmux.convert.media import sniff
 from modelmux.convert.request import RemoteImage, inline_remote
 from modelmux.errors import InvalidRequest
 from modelmux.settings import ImagesSettings
@@ -28,16 +29,9 @@ MAX_REDIRECTS = 3
 
 
 def sniff_image_type(data: bytes) -> str | None:
-    """The media type the bytes really are, for the four types Vertex accepts (pure)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    """The media type the bytes really are, if it is one of the four Vertex accepts (pure)."""
+    media_type = sniff(data)
+    return media_type if media_type in ALLOWED_MEDIA_TYPES else None
 
 
 def is_public_address(host: str) -> bool:
