@@ -12,6 +12,8 @@ import aiohttp
 from aiohttp import web
 
 from modelmux import handlers, middlewares
+from modelmux.access import require_api_key
+from modelmux.metrics import CONTENT_TYPE
 from modelmux.settings import Settings
 from modelmux.state import STATE, ServiceState
 from modelmux.upstream.auth import TokenProvider
@@ -23,22 +25,32 @@ UPSTREAM_CONNECTIONS = 2048
 
 
 def create_app(settings: Settings) -> web.Application:
+    state = ServiceState.build(settings)
     app = web.Application(
         middlewares=[
             middlewares.request_context,
             middlewares.errors,
+            require_api_key(state),
             middlewares.unexpected_error_guard(),
         ],
         client_max_size=settings.server.max_body_mb * 1024 * 1024,
     )
-    app[STATE] = ServiceState.build(settings)
+    app[STATE] = state
     app.on_response_prepare.append(middlewares.on_prepare)
     app.cleanup_ctx.append(_upstream)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/v1/models/{model:.+}", handlers.get_model)
     app.router.add_get("/health", handlers.health)
+    if state.stats.prom is not None:
+        app.router.add_get("/metrics", _metrics)
     return app
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    prom = request.app[STATE].stats.prom
+    assert prom is not None
+    return web.Response(body=prom.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:

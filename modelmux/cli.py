@@ -40,6 +40,7 @@ from modelmux.config import (
     toml_value,
     version_line,
 )
+from modelmux.settings import Settings
 
 EX_OK = 0
 EX_UNAVAILABLE = 69  # `config validate --online`: upstream unreachable or failing
@@ -69,9 +70,17 @@ def daemon_main(argv: Sequence[str] | None = None) -> int:
     if "--version" in options:
         print(version_line("modelmuxd"))
         return EX_OK
-    try:
-        settings = load_settings(argv)
+    # A reload (SIGHUP) sees what start-up saw: the same flags, environment and directory.
+    environ = dict(os.environ)
+    cwd = os.getcwd()
+
+    def load() -> Settings:
+        settings = load_settings(argv, environ=environ, cwd=cwd)
         check_ready(settings)
+        return settings
+
+    try:
+        settings = load()
     except UsageError as e:
         _err("modelmuxd", f"{e} (see modelmuxd --help)")
         return EX_USAGE
@@ -81,7 +90,7 @@ def daemon_main(argv: Sequence[str] | None = None) -> int:
 
     from modelmux.server import run  # lazily: the CLI must work without the server stack
 
-    return run(settings)
+    return run(settings, reload=load)
 
 
 # --------------------------------------------------------------------------------------------

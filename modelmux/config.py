@@ -305,6 +305,9 @@ SCHEMA: tuple[Key, ...] = (
         "Expose Claude thinking as message.reasoning_content."),
     # [metrics]
     Key("metrics", "prometheus", "bool", True, "Serve GET /metrics in Prometheus text format."),
+    Key("metrics", "require_api_key", "bool", False,
+        "GET /metrics also needs a client API key (when [server] api_keys or api_keys_file "
+        "are set); /health stays open."),
 )  # fmt: skip
 
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(k.section for k in SCHEMA))
@@ -849,20 +852,53 @@ def load_settings(
         except _Bad as e:
             raise ConfigError(f"{sa_json_origin}: auth.service_account_json: {e}") from None
     keys_file, keys_origin = effective["server.api_keys_file"]
-    if keys_file and not (os.path.isfile(keys_file) and os.access(keys_file, os.R_OK)):
-        raise ConfigError(f"{keys_origin}: server.api_keys_file: cannot read {keys_file}")
+    file_keys: tuple[str, ...] = ()
+    if keys_file:
+        try:
+            file_keys = read_api_keys_file(keys_file)
+        except _Bad as e:
+            raise ConfigError(f"{keys_origin}: server.api_keys_file: {e}") from None
 
-    return _build(effective, emulator=hasattr(ns, "emulator"), config_files=read_files)
+    return _build(effective, emulator=hasattr(ns, "emulator"), config_files=read_files,
+                  file_api_keys=file_keys)  # fmt: skip
+
+
+def parse_api_keys(text: str) -> tuple[str, ...]:
+    """Keys from an api_keys_file's text: one per line; blank lines and `#` lines are skipped."""
+    keys = []
+    for line in text.splitlines():
+        key = line.strip()
+        if key and not key.startswith("#"):
+            keys.append(key)
+    return tuple(dict.fromkeys(keys))
+
+
+def read_api_keys_file(path: str) -> tuple[str, ...]:
+    """Read an api_keys_file; raise _Bad (never quoting the file's content) if unusable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(10_000_000)
+    except OSError as e:
+        raise _Bad(f"cannot read {path}: {e.strerror or type(e).__name__}") from None
+    except UnicodeDecodeError:
+        raise _Bad(f"{path} is not UTF-8 text") from None
+    keys = parse_api_keys(text)
+    if not keys:
+        # An empty key file must not silently turn access control off.
+        raise _Bad(f"{path} contains no keys (one key per line; # starts a comment)")
+    if any(any(c.isspace() for c in key) for key in keys):
+        raise _Bad(f"{path}: a key contains whitespace (one key per line)")
+    return keys
 
 
 def _build(effective: Mapping[str, tuple[Any, str]], *, emulator: bool,
-           config_files: Sequence[str]) -> Settings:  # fmt: skip
+           config_files: Sequence[str], file_api_keys: tuple[str, ...] = ()) -> Settings:  # fmt: skip
     def section(name: str) -> dict[str, Any]:
         return {k.name: effective[k.dotted][0] for k in SCHEMA
                 if k.section == name and not k.synonym_of}  # fmt: skip
 
     return Settings(
-        server=ServerSettings(**section("server")),
+        server=ServerSettings(**section("server"), file_api_keys=file_api_keys),
         auth=AuthSettings(**section("auth")),
         vertex=VertexSettings(**section("vertex")),
         streaming=StreamingSettings(**section("streaming")),

@@ -50,6 +50,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             raise InvalidRequest("The request body must be a JSON object.")
         route = state.models.route(body.get("model"))
         request["model"] = route.client_model
+        request["model_id"] = route.model_id  # bounded: the metrics label
         converted = to_anthropic(body, model_id=route.model_id, options=state.convert_options)
         if converted.remote_images:
             if state.images is None:
@@ -73,6 +74,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 converted.stream = False
             message = await vertex.complete(route, converted.body)
             result = to_openai(message, converted)
+            stats.record_usage(route.model_id, result.get("usage"))
             succeeded = True
             request["outcome"] = result["choices"][0]["finish_reason"]
             return _json(result)

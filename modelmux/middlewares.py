@@ -1,4 +1,5 @@
-"""Middlewares, outermost first: request context (id + access line), then errors.
+"""Middlewares, outermost first: request context (id, access line, request metrics), errors,
+API keys (modelmux.access), then the guard against unexpected exceptions.
 
 The error middleware is the one place our exception tree becomes an HTTP answer in OpenAI's
 error shape; anything unexpected is logged here with its traceback and reaches the client as a
@@ -7,6 +8,7 @@ plain 500 without details.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -22,7 +24,8 @@ from modelmux.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from modelmux.logs import get_logger
+from modelmux.logs import bind_upstream_request_id, get_logger
+from modelmux.state import STATE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = get_logger("modelmux.http")
@@ -44,6 +47,12 @@ def error_response(exc: ModelmuxError) -> web.Response:
     )
 
 
+def _route_label(request: web.Request) -> str:
+    """The matched route's pattern (`/v1/models/{model}`), never the raw path: bounded labels."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
@@ -51,22 +60,33 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
+    request["started"] = started  # perf_counter at arrival (time to first token)
     status = 500
     try:
         response = await handler(request)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away (nginx's "client closed request")
+        request.setdefault("outcome", "client_disconnected")
+        raise
     finally:
+        elapsed = time.perf_counter() - started
         fields = {
             "method": request.method,
             "path": request.path,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(elapsed * 1000, 2),
         }
         for key in ("model", "delivery", "outcome", "upstream_request_id"):
             if key in request:
                 fields[key] = request[key]
         log.info("request", **fields)
+        prom = request.app[STATE].stats.prom
+        if prom is not None:
+            prom.observe_request(
+                _route_label(request), request.get("model_id", ""), status, elapsed
+            )
 
 
 @web.middleware
@@ -76,6 +96,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ModelmuxError as exc:
         if exc.upstream_request_id:
             request["upstream_request_id"] = exc.upstream_request_id
+            bind_upstream_request_id(exc.upstream_request_id)
         request.setdefault("outcome", exc.code or exc.error_type)
         return error_response(exc)
     except web.HTTPException as exc:
@@ -88,9 +109,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Modelm
     if exc.status == 404:
         return NotFound(f"Unknown request URL: {request.method} {request.path[:200]}.")
     if exc.status == 405:
-        return MethodNotAllowed(
-            f"Method {request.method} is not allowed for {request.path[:200]}."
-        )
+        return MethodNotAllowed(f"Method {request.method} is not allowed for {request.path[:200]}.")
     if exc.status == 413:
         return PayloadTooLarge("The request body is too large.")
     error = ModelmuxError(exc.reason or "Request failed.")

@@ -30,6 +30,12 @@ class ServerSettings:
     shutdown_timeout_s: float
     api_keys: tuple[str, ...]
     api_keys_file: str
+    # the keys read from api_keys_file by the loader (not a schema key: never shown)
+    file_api_keys: tuple[str, ...] = ()
+
+    def client_keys(self) -> tuple[str, ...]:
+        """Every accepted client API key: `api_keys` plus those from `api_keys_file`."""
+        return tuple(dict.fromkeys((*self.api_keys, *self.file_api_keys)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,7 @@ class TranslationSettings:
 @dataclass(frozen=True, slots=True)
 class MetricsSettings:
     prometheus: bool
+    require_api_key: bool  # /metrics also needs a client API key (when keys are configured)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ class SSEDecoder:
         self._buf = b""
         self._skip_lf = False  # the previous chunk ended with CR; a leading LF belongs to it
         self._first = True
-        self._event = ""
-        self._data: list[str] = []
+        self._event = b""
+        self._data: list[bytes] = []  # lines stay bytes until an event is complete
         self._last_id = ""
 
     @property
@@ -37,6 +37,21 @@ class SSEDecoder:
         return self._last_id
 
     def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        return [_text(name, data) for name, data in self._events(self._lines(chunk))]
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Only the data of each completed event, as bytes (what `orjson.loads` takes): the
+        relay's path, which needs no event names (Anthropic's JSON carries its own type)."""
+        return [data for _name, data in self._events(self._lines(chunk))]
+
+    def flush(self) -> list[tuple[str, str]]:
+        """End of stream. WHATWG discards an event without its blank line; we do the same for a
+        partial line but dispatch complete data lines, which is what lenient peers expect."""
+        lines = [self._buf, b""] if self._buf else [b""]
+        self._buf = b""
+        return [_text(name, data) for name, data in self._events(lines)]
+
+    def _lines(self, chunk: bytes) -> list[bytes]:
         if not chunk:
             return []
         if self._skip_lf:
@@ -57,38 +72,33 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         self._buf = lines.pop()
-        out: list[tuple[str, str]] = []
+        return lines
+
+    def _events(self, lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        data = self._data
         for raw in lines:
-            self._line(raw, out)
+            if not raw:  # blank line: dispatch
+                if data:
+                    out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    data = self._data = []
+                self._event = b""
+            elif raw.startswith(b"data:"):  # the common line first
+                value = raw[5:]
+                data.append(value[1:] if value[:1] == b" " else value)
+            elif raw[:1] != b":":  # not a comment
+                name, sep, value = raw.partition(b":")
+                if sep and value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    data.append(value)
+                elif name == b"event":
+                    self._event = value
+                elif name == b"id" and b"\0" not in value:
+                    self._last_id = value.decode("utf-8", "replace")
+                # "retry" and unknown fields are ignored
         return out
 
-    def flush(self) -> list[tuple[str, str]]:
-        """End of stream. WHATWG discards an event without its blank line; we do the same for a
-        partial line but dispatch complete data lines, which is what lenient peers expect."""
-        out: list[tuple[str, str]] = []
-        if self._buf:
-            self._line(self._buf, out)
-            self._buf = b""
-        self._line(b"", out)
-        return out
 
-    def _line(self, raw: bytes, out: list[tuple[str, str]]) -> None:
-        if not raw:
-            if self._data:
-                out.append((self._event or "message", "\n".join(self._data)))
-            self._event = ""
-            self._data = []
-            return
-        if raw[:1] == b":":
-            return
-        line = raw.decode("utf-8", "replace")
-        name, sep, value = line.partition(":")
-        if sep and value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._last_id = value
-        # "retry" and unknown fields are ignored
+def _text(name: bytes, data: bytes) -> tuple[str, str]:
+    return (name.decode("utf-8", "replace") or "message", data.decode("utf-8", "replace"))

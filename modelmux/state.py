@@ -1,7 +1,7 @@
 """What the running service holds: settings and the objects built from them.
 
 Kept in one mutable holder on the app so a reload can swap settings-derived parts (model
-aliases, retry and streaming settings) without dropping connections.
+aliases, API keys, retry and streaming settings) without dropping connections.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from modelmux.access import AccessPolicy
 from modelmux.convert.request import ConvertOptions
-from modelmux.metrics import Stats
+from modelmux.metrics import Prometheus, Stats
 from modelmux.routing import ModelTable
 from modelmux.settings import Settings
 
@@ -27,6 +28,7 @@ class ServiceState:
     settings: Settings
     models: ModelTable
     convert_options: ConvertOptions
+    access: AccessPolicy
     stats: Stats = field(default_factory=Stats)
     started_at: int = field(default_factory=lambda: int(time.time()))
     vertex: VertexClient | None = None
@@ -34,13 +36,22 @@ class ServiceState:
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
-        return cls(settings, ModelTable(settings.vertex), _convert_options(settings))
+        state = cls(
+            settings,
+            ModelTable(settings.vertex),
+            _convert_options(settings),
+            AccessPolicy.from_settings(settings),
+        )
+        if settings.metrics.prometheus:
+            state.stats.prom = Prometheus(state.stats)
+        return state
 
     def apply(self, settings: Settings) -> None:
         """Swap in new settings (reload); connections and counters stay."""
         self.settings = settings
         self.models = ModelTable(settings.vertex)
         self.convert_options = _convert_options(settings)
+        self.access = AccessPolicy.from_settings(settings)
         if self.vertex is not None:
             self.vertex.configure(settings)
 

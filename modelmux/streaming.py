@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import aiohttp
@@ -35,19 +36,30 @@ SSE_HEADERS = {
 
 
 class _Sink:
-    """Writes frames to the client and remembers when it last did."""
+    """Writes frames to the client and remembers when it last did (and its first token)."""
 
-    __slots__ = ("last_write", "loop", "response")
+    __slots__ = ("_frames", "first_token", "last_write", "loop", "response")
 
     def __init__(self, response: web.StreamResponse) -> None:
         self.response = response
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
+        self.first_token = 0.0  # perf_counter when the first content went out; 0: not yet
+        self._frames = 0
 
     async def write(self, frames: list[bytes]) -> None:
         if frames:
             self.last_write = self.loop.time()
+            if not self.first_token:  # cheap: one attribute test per write
+                self._note_first(frames)
             await self.response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _note_first(self, frames: list[bytes]) -> None:
+        # The first frame is the role chunk (message_start): no token. Keep-alives neither.
+        if frames[0] is not COMMENT_KEEPALIVE:
+            self._frames += len(frames)
+            if self._frames > 1:
+                self.first_token = time.perf_counter()
 
 
 async def _ticker(
@@ -99,11 +111,14 @@ async def relay_stream(
     stats = state.stats
     stats.active_streams += 1
     ticker: asyncio.Task[None] | None = None
+    sink: _Sink | None = None
     try:
         await response.prepare(request)
         sink = _Sink(response)
         ticker = asyncio.create_task(
-            _ticker(sink, settings.keepalive_s, translator, coalescer, settings.chunk_timeout_ms / 1000)
+            _ticker(
+                sink, settings.keepalive_s, translator, coalescer, settings.chunk_timeout_ms / 1000
+            )
         )
         tail = await _pump(upstream, translator, coalescer, sink)
         await sink.write(tail)
@@ -118,6 +133,9 @@ async def relay_stream(
         completed = translator.finish_reason is not None
         if completed:
             upstream.release()
+            stats.record_usage(route.model_id, translator.usage)
+            if sink is not None and sink.first_token and "started" in request:
+                stats.observe_ttft(route.model_id, sink.first_token - request["started"])
         else:
             upstream.close()  # drop the connection: Vertex stops generating for nobody
         stats.active_streams -= 1
@@ -135,17 +153,20 @@ async def _pump(
     decoder = SSEDecoder()
     loop = sink.loop
     chunks = upstream.content.iter_any().__aiter__()
+    flushed = False  # the first frame is written at once; later ones once per upstream read
     while True:
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
             break
-        except asyncio.TimeoutError:
-            return translator.fail(UpstreamTimeout("Vertex AI stopped sending; the stream was cut."))
+        except TimeoutError:
+            return translator.fail(
+                UpstreamTimeout("Vertex AI stopped sending; the stream was cut.")
+            )
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
             return translator.fail(UpstreamError("The Vertex AI stream broke off."))
         frames: list[bytes] = []
-        for _name, data in decoder.feed(chunk):
+        for data in decoder.feed_data(chunk):
             try:
                 event: Any = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -161,6 +182,10 @@ async def _pump(
                     frames.extend(translator.feed(held))
             if translator.done:  # message_stop or an error event: nothing follows
                 return frames
+            if frames and not flushed:  # don't hold the first byte behind a whole read
+                flushed = True
+                await sink.write(frames)
+                frames = []
         await sink.write(frames)
     frames = []
     if coalescer is not None:

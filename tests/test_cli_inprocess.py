@@ -34,8 +34,9 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_daemon_main_hands_settings_to_server_run(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Settings] = []
 
-    def fake_run(settings: Settings) -> int:
+    def fake_run(settings: Settings, reload: Any = None) -> int:
         seen.append(settings)
+        assert reload is not None and reload().server.log_level == "debug"  # same flags
         return 0
 
     monkeypatch.setattr("modelmux.server.run", fake_run)

@@ -731,3 +731,29 @@ def test_image_url_inside_tool_result_is_inlined(start_daemon, image_server) -> 
     assert image["source"]["type"] == "base64"
     assert base64.b64decode(image["source"]["data"]) == PNG_1PX
     assert "url" not in json.dumps(sent["messages"][2])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Request-ID: bad\x7fid\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"BR@KEN / HTTP/1.1\r\n\r\n",
+        b"GET /health HTTP/9.9\r\n\r\n",
+    ],
+)
+def test_protocol_errors_are_openai_json(daemon: Daemon, raw: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert 400 <= status < 500, head
+    assert b"application/json" in head.lower()
+    err = json.loads(body)["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["type"] == "invalid_request_error"
+    assert "Traceback" not in err["message"]

@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
+import struct
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,6 +55,31 @@ _MIDSTREAM_MESSAGES = {
     "timeout_error": "Request timed out",
 }
 _RECENT = 50
+# `[mm:malformed-sse]`: lines that are not SSE fields, invalid UTF-8, a NUL, a bogus `retry`,
+# then an event whose blank line is missing, so the next event's lines merge into it (two JSON
+# documents in one `data`). A reader that skipped all of it would silently lose a delta.
+_SSE_GARBAGE = (
+    b"this line is not an sse field\n"
+    b"\xff\xfe\x00\xc3( binary junk\n"
+    b"retry: soon\n"
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lost"}}\n'
+)
+# `[mm:malformed-json]` in a stream: a complete SSE event whose data is cut-off JSON.
+_BAD_JSON_EVENT = (
+    b"event: content_block_delta\n"
+    b'data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_del\n\n'
+)
+
+
+@dataclass
+class Faults:
+    """Runtime switches set by `POST /_emulator/faults` (token endpoint misbehaviour)."""
+
+    token_delay_ms: float = 0.0  # every token request waits this long first
+    token_fail: int = 0  # the next N token requests fail…
+    token_fail_status: int = 500  # …with this status (Google's OAuth `internal_failure` body)
+    token_revocations: int = 0  # how many times `revoke_tokens` invalidated the issued tokens
 
 
 @dataclass
@@ -76,6 +103,7 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_RECENT))
     failed_once: set[bytes] = field(default_factory=set)
+    faults: Faults = field(default_factory=Faults)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     tokens: TokenStore = field(init=False)
 
@@ -104,6 +132,7 @@ class EmulatorState:
     def reset(self) -> None:
         self.recent.clear()
         self.failed_once.clear()
+        self.faults = Faults()
         self.stats = Stats(active_streams=self.stats.active_streams)
 
 
@@ -166,6 +195,15 @@ async def token_endpoint(request: web.Request) -> web.Response:
     """Google's OAuth token endpoint, JWT-bearer grant only."""
     state = request.app[STATE]
     form = {k: str(v) for k, v in (await request.post()).items()}
+    faults = state.faults
+    if faults.token_delay_ms > 0:
+        await asyncio.sleep(faults.token_delay_ms / 1000)
+    if faults.token_fail > 0:
+        faults.token_fail -= 1
+        return _json(
+            faults.token_fail_status,
+            {"error": "internal_failure", "error_description": "Emulated token endpoint failure."},
+        )
     try:
         answer = state.tokens.grant(form)
     except GrantRefused as exc:
@@ -234,6 +272,9 @@ async def publisher_endpoint(request: web.Request) -> web.StreamResponse:
     try:
         if script.delay_ms > 0:
             await asyncio.sleep(script.delay_ms / 1000)
+        if script.reset_before_headers:
+            _reset_connection(request)
+            return web.Response(status=204)  # never reaches the client: the socket is gone
         if script.fail_once is not None:
             digest = hashlib.sha256(raw).digest()
             if digest not in state.failed_once:
@@ -284,8 +325,55 @@ async def _respond(
     request_id: str,
 ) -> web.StreamResponse:
     if not streaming:
-        return _json(200, message_object(reply), {"request-id": request_id})
+        return await _respond_json(request, state, reply, script, request_id)
     return await _stream(request, state, reply, script, request_id)
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Drop the client's TCP connection with a reset (SO_LINGER 0), not an orderly close."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _respond_json(
+    request: web.Request, state: EmulatorState, reply: Reply, script: Script, request_id: str
+) -> web.StreamResponse:
+    """rawPredict's 200, or its scripted fault: stall, cut-off body, non-JSON body."""
+    body = orjson.dumps(message_object(reply))
+    if script.stall:  # nothing at all, not even headers, until the client leaves
+        try:
+            await _stall(request, state)
+        except (ConnectionResetError, asyncio.CancelledError) as exc:
+            _count_disconnect(state)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        return web.Response(status=204)
+    if script.malformed_json or script.malformed_sse:
+        broken = body[: len(body) // 2] + b"<!-- not json -->"
+        return web.Response(
+            status=200,
+            body=broken,
+            content_type="application/json",
+            headers={"request-id": request_id},
+        )
+    if script.reset_midstream:  # headers and half the promised body, then a reset
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "request-id": request_id}
+        )
+        response.content_length = len(body)
+        with contextlib.suppress(ConnectionResetError):
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            await asyncio.sleep(0.05)  # let the half reach the client before the reset
+        _reset_connection(request)
+        return response
+    return _json(200, message_object(reply), {"request-id": request_id})
 
 
 async def _stream(
@@ -300,7 +388,14 @@ async def _stream(
             "request-id": request_id,
         }
     )
-    fault = script.midstream_error or script.stall or script.truncate
+    fault = (
+        script.midstream_error
+        or script.stall
+        or script.truncate
+        or script.reset_midstream
+        or script.malformed_sse
+        or script.malformed_json
+    )
     pause = script.slow_ms / 1000
     finished = False
     state.stats.active_streams += 1
@@ -315,6 +410,16 @@ async def _stream(
                 elif script.stall:
                     await _stall(request, state)
                     return response
+                elif script.reset_midstream:
+                    await asyncio.sleep(0.05)  # let the events sent so far reach the client
+                    finished = True
+                    _reset_connection(request)
+                    return response
+                elif script.malformed_sse or script.malformed_json:
+                    await response.write(_SSE_GARBAGE if script.malformed_sse else _BAD_JSON_EVENT)
+                    fault = None  # then the rest of the stream, as if nothing happened
+                    await response.write(encode_event(name, payload))
+                    continue
                 break
             if pause and i:
                 await asyncio.sleep(pause)
@@ -351,6 +456,40 @@ async def requests_endpoint(request: web.Request) -> web.Response:
     return _json(200, list(request.app[STATE].recent))
 
 
+_FAULT_KEYS = {"token_delay_ms", "token_fail", "token_fail_status", "revoke_tokens"}
+
+
+async def faults_endpoint(request: web.Request) -> web.Response:
+    """GET: the current switches. POST: change some (`revoke_tokens: true` acts once, now)."""
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            change = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _json(400, {"error": "body must be a JSON object"})
+        if not isinstance(change, dict) or set(change) - _FAULT_KEYS:
+            return _json(
+                400, {"error": f"body must be a JSON object with keys {sorted(_FAULT_KEYS)}"}
+            )
+        faults = state.faults
+        try:
+            if "token_delay_ms" in change:
+                faults.token_delay_ms = max(0.0, float(change["token_delay_ms"]))
+            if "token_fail" in change:
+                faults.token_fail = max(0, int(change["token_fail"]))
+            if "token_fail_status" in change:
+                status = int(change["token_fail_status"])
+                if not 400 <= status <= 599:
+                    raise ValueError("token_fail_status must be 400-599")
+                faults.token_fail_status = status
+        except (TypeError, ValueError) as exc:
+            return _json(400, {"error": str(exc)})
+        if change.get("revoke_tokens"):
+            state.tokens.clear()
+            faults.token_revocations += 1
+    return _json(200, asdict(state.faults))
+
+
 async def reset_endpoint(request: web.Request) -> web.Response:
     request.app[STATE].reset()
     return _json(200, {"ok": True})
@@ -368,6 +507,8 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     app.router.add_get("/_emulator/stats", stats_endpoint)
     app.router.add_get("/_emulator/requests", requests_endpoint)
     app.router.add_post("/_emulator/reset", reset_endpoint)
+    app.router.add_get("/_emulator/faults", faults_endpoint)
+    app.router.add_post("/_emulator/faults", faults_endpoint)
     return app
 
 

@@ -35,6 +35,13 @@ _USAGE_KEYS = {
     "cache_creation": "cache_creation_input_tokens",
 }
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
+# Transport/framing faults (docs/emulator.md, "Fault modes"): directive → Script flag.
+_FAULT_FLAGS = {
+    "reset-before-headers": "reset_before_headers",
+    "reset-midstream": "reset_midstream",
+    "malformed-sse": "malformed_sse",
+    "malformed-json": "malformed_json",
+}
 
 
 class DirectiveError(ValueError):
@@ -60,6 +67,10 @@ class Script:
     midstream_error: str | None = None
     stall: bool = False
     truncate: bool = False
+    reset_before_headers: bool = False
+    reset_midstream: bool = False
+    malformed_sse: bool = False
+    malformed_json: bool = False
     echo_request: bool = False
     remaining_text: str = ""
 
@@ -226,6 +237,8 @@ def _apply(script: Script, name: str, args: str) -> None:
         script.truncate = True
     elif name == "echo-request":
         script.echo_request = True
+    elif name in _FAULT_FLAGS:
+        setattr(script, _FAULT_FLAGS[name], True)
     else:
         raise DirectiveError(f"unknown directive [mm:{name}]")
 

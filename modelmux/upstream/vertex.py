@@ -9,6 +9,8 @@ upstream 401 drops the cached token and is retried once with a fresh one.
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -23,6 +25,7 @@ from tenacity import (
 
 from modelmux.convert.errors import from_upstream
 from modelmux.errors import ModelmuxError, RateLimited, UpstreamError, UpstreamTimeout
+from modelmux.logs import bind_upstream_request_id
 from modelmux.metrics import Stats
 from modelmux.routing import Route
 from modelmux.settings import Settings
@@ -64,7 +67,11 @@ class _Retryable(Exception):
 
 class VertexClient:
     def __init__(
-        self, session: aiohttp.ClientSession, settings: Settings, tokens: TokenProvider, stats: Stats
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        tokens: TokenProvider,
+        stats: Stats,
     ) -> None:
         self._session = session
         self._tokens = tokens
@@ -99,7 +106,7 @@ class VertexClient:
         resp = await self._post(self.url(route, stream=False), body, self._complete_timeout)
         try:
             raw = await resp.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("Vertex AI did not answer in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"Vertex AI connection failed ({type(exc).__name__})") from None
@@ -121,8 +128,18 @@ class VertexClient:
         self, url: str, body: dict[str, Any], timeout: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         payload = orjson.dumps(body)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(1, self._attempts)),
+        # The first attempt runs without tenacity: nearly every call succeeds at once, and
+        # building the retry machinery per request cost more CPU than our own request handling.
+        try:
+            return await self._attempt(url, payload, timeout)
+        except _Retryable as exc:
+            if self._attempts <= 1 or not _worth_retrying(exc):
+                raise exc.error from None
+            first = exc
+        self._stats.retry_attempts += 1
+        await asyncio.sleep(_delay(1, first))
+        retrying = AsyncRetrying(  # attempts 2…N; its attempt 1 is our second
+            stop=stop_after_attempt(self._attempts - 1),
             wait=self._wait,
             retry=retry_if_exception(_worth_retrying),
             before_sleep=self._count_retry,
@@ -142,19 +159,24 @@ class VertexClient:
         token = await self._tokens.token()
         for auth_retry in (False, True):
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            sent = time.perf_counter()
             try:
                 resp = await self._session.post(url, data=payload, headers=headers, timeout=timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
+                self._stats.upstream_failed("timeout")
                 raise _Retryable(UpstreamTimeout("Vertex AI did not answer in time")) from None
             except aiohttp.ClientError as exc:
+                self._stats.upstream_failed("connection_error")
                 raise _Retryable(
                     UpstreamError(f"Vertex AI connection failed ({type(exc).__name__})")
                 ) from None
+            self._stats.upstream_answered(resp.status, time.perf_counter() - sent)
+            bind_upstream_request_id(resp.headers.get("request-id"))
             if resp.status == 200:
                 return resp
             try:
                 raw = await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 raw = b""
             finally:
                 resp.release()
@@ -172,13 +194,21 @@ class VertexClient:
 
     @staticmethod
     def _wait(state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=0.25, max=4.0)(state)
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = exc.error.retry_after if isinstance(exc, _Retryable) else None
-        return max(backoff, retry_after or 0.0)
+        return _delay(state.attempt_number + 1, exc)
 
     def _count_retry(self, _state: RetryCallState) -> None:
         self._stats.retry_attempts += 1
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.25, max=4.0)
+
+
+def _delay(failed_attempt: int, exc: BaseException | None) -> float:
+    """Wait after attempt `failed_attempt` (1-based) failed: jittered backoff or Retry-After."""
+    backoff = _BACKOFF(SimpleNamespace(attempt_number=failed_attempt))  # type: ignore[arg-type]
+    retry_after = exc.error.retry_after if isinstance(exc, _Retryable) else None
+    return max(backoff, retry_after or 0.0)
 
 
 def _worth_retrying(exc: BaseException) -> bool:
