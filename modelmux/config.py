@@ -303,6 +303,9 @@ SCHEMA: tuple[Key, ...] = (
     # [translation]
     Key("translation", "reasoning_content", "bool", True,
         "Expose Claude thinking as message.reasoning_content."),
+    Key("translation", "output_config", "bool", False,
+        "Send output_config (effort levels for reasoning_effort) to Vertex; enable only for "
+        "models and regions where Vertex accepts it (it has rejected it as an extra input)."),
     # [metrics]
     Key("metrics", "prometheus", "bool", True, "Serve GET /metrics in Prometheus text format."),
     Key("metrics", "require_api_key", "bool", False,

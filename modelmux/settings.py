@@ -81,6 +81,7 @@ class ImagesSettings:
 @dataclass(frozen=True, slots=True)
 class TranslationSettings:
     reasoning_content: bool  # expose Claude thinking as message.reasoning_content
+    output_config: bool  # send output_config.effort where Vertex accepts it
 
 
 @dataclass(frozen=True, slots=True)

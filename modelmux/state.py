@@ -60,6 +60,7 @@ def _convert_options(settings: Settings) -> ConvertOptions:
     return ConvertOptions(
         default_max_tokens=settings.vertex.default_max_tokens,
         reasoning_content=settings.translation.reasoning_content,
+        output_config=settings.translation.output_config,
     )
 
 

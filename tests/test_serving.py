@@ -757,3 +757,22 @@ def test_protocol_errors_are_openai_json(daemon: Daemon, raw: bytes) -> None:
     assert set(err) == {"message", "type", "param", "code"}
     assert err["type"] == "invalid_request_error"
     assert "Traceback" not in err["message"]
+
+
+def test_output_config_only_when_enabled(start_daemon) -> None:
+    """Pitfall A14: Vertex has rejected output_config; it is sent only when configured."""
+    request = {
+        "model": "claude-opus-4-7",
+        "messages": user("think [mm:echo-request]"),
+        "reasoning_effort": "high",
+    }
+    off = start_daemon(MODELMUX_VERTEX_MODEL="claude-opus-4-7")
+    sent = json.loads(client(off).chat.completions.create(**request).choices[0].message.content)
+    assert sent["thinking"]["type"] == "adaptive"
+    assert "output_config" not in sent
+    on = start_daemon(
+        MODELMUX_VERTEX_MODEL="claude-opus-4-7", MODELMUX_TRANSLATION_OUTPUT_CONFIG="true"
+    )
+    with pytest.raises(openai.BadRequestError) as info:  # this emulator rejects it, as Vertex did
+        client(on).chat.completions.create(**request)
+    assert "output_config" in info.value.message
