@@ -20,9 +20,6 @@ from modelmux.upstream.auth import TokenProvider
 from modelmux.upstream.images import ImageFetcher
 from modelmux.upstream.vertex import VertexClient
 
-# Enough pooled connections to Vertex for ~1,000 concurrent streams on one process.
-UPSTREAM_CONNECTIONS = 2048
-
 
 def create_app(settings: Settings) -> web.Application:
     state = ServiceState.build(settings)
@@ -56,7 +53,7 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     settings = state.settings
-    connector = aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=settings.vertex.max_connections, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
     tokens = TokenProvider(settings.auth, on_refresh=_counter(state))
     state.vertex = VertexClient(session, settings, tokens, state.stats)

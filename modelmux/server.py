@@ -20,6 +20,7 @@ import dataclasses
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,6 +76,8 @@ RESTART_KEYS = frozenset(
         "server.port",
         "server.max_body_mb",
         "server.shutdown_timeout_s",
+        "server.event_loop",
+        "vertex.max_connections",
         "auth.service_account_file",
         "auth.service_account_json",
         "images.fetch_remote",
@@ -98,7 +101,26 @@ def _configure_logging(settings: Settings) -> None:
 def run(settings: Settings, reload: Reloader | None = None) -> int:
     """Serve until stopped; `reload` (called on SIGHUP, off the loop) builds new settings."""
     _configure_logging(settings)
-    return asyncio.run(serve(settings, reload=reload))
+    try:
+        factory = _loop_factory(settings.server.event_loop)
+    except ImportError:
+        sys.stderr.write("modelmuxd: [server] event_loop = \"uvloop\" but uvloop is not installed\n")
+        return 78
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(serve(settings, reload=reload))
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop cuts the daemon's CPU per request (see docs/performance.md); asyncio is the fallback."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop
 
 
 def changed_keys(old: Settings, new: Settings) -> list[str]:
@@ -298,6 +320,7 @@ async def serve(settings: Settings, reload: Reloader | None = None) -> int:
             vertex_model=settings.vertex.model,
             log_level=settings.server.log_level,
             streaming_mode=settings.streaming.mode,
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
             emulated=settings.emulator,
             api_keys=len(settings.server.client_keys()),
         )

@@ -28,6 +28,7 @@ class ServerSettings:
     max_retry_attempts: int
     max_body_mb: int
     shutdown_timeout_s: float
+    event_loop: str  # auto | uvloop | asyncio
     api_keys: tuple[str, ...]
     api_keys_file: str
     # the keys read from api_keys_file by the loader (not a schema key: never shown)
@@ -56,6 +57,7 @@ class VertexSettings:
     request_timeout_s: float
     connect_timeout_s: float
     stream_idle_timeout_s: float
+    max_connections: int
     reject_unknown_models: bool
     models: tuple[ModelAlias, ...]
 

@@ -97,6 +97,7 @@ VERTEX = VertexSettings(
     request_timeout_s=600,
     connect_timeout_s=10,
     stream_idle_timeout_s=300,
+    max_connections=16,
     reject_unknown_models=False,
     models=(
         ModelAlias("claude-haiku", "claude-haiku-4-5@20251001", "global"),
