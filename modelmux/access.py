@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from modelmux.errors import InvalidApiKey
 from modelmux.settings import Settings
@@ -79,9 +80,7 @@ class AccessPolicy:
             raise Unauthorized(WRONG_KEY)
 
 
-def require_api_key(
-    state: ServiceState,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def require_api_key(state: ServiceState) -> Middleware:
     """The middleware; it reads `state.access` per request, so a reload takes effect at once."""
 
     @web.middleware

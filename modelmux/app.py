@@ -6,7 +6,7 @@ cleanup_ctx on the running loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -65,7 +65,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         await session.close()
 
 
-def _counter(state: ServiceState):  # type: ignore[no-untyped-def]
+def _counter(state: ServiceState) -> Callable[[], None]:
     def count() -> None:
         state.stats.token_refreshes += 1
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from modelmux.errors import (
     MethodNotAllowed,
@@ -128,7 +129,7 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     add_request_id_header(request, response)
 
 
-def unexpected_error_guard() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def unexpected_error_guard() -> Middleware:
     """Innermost safety net: an unexpected exception is logged, the client gets a bare 500."""
 
     @web.middleware

@@ -104,7 +104,7 @@ def run(settings: Settings, reload: Reloader | None = None) -> int:
     try:
         factory = _loop_factory(settings.server.event_loop)
     except ImportError:
-        sys.stderr.write("modelmuxd: [server] event_loop = \"uvloop\" but uvloop is not installed\n")
+        sys.stderr.write('modelmuxd: [server] event_loop = "uvloop" but uvloop is not installed\n')
         return 78
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(serve(settings, reload=reload))

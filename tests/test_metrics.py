@@ -9,7 +9,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, wait_until
 
 MODEL_ID = "claude-sonnet-4-5@20250929"
 
@@ -127,5 +127,11 @@ def test_log_lines_carry_request_and_upstream_ids(daemon: Daemon) -> None:
         timeout=10,
     )
     assert resp.status_code == 429
-    (line,) = [e for e in daemon.events("request") if e.get("request_id") == "req-trace-429"]
+
+    # the access line is written as the response goes out: wait for the log reader to see it
+    def lines() -> list:
+        return [e for e in daemon.events("request") if e.get("request_id") == "req-trace-429"]
+
+    assert wait_until(lambda: len(lines()) == 1, timeout=5)
+    (line,) = lines()
     assert line["upstream_request_id"].startswith("req_vrtx_")

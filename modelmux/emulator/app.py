@@ -388,7 +388,7 @@ async def _stream(
             "request-id": request_id,
         }
     )
-    fault = (
+    fault: str | bool | None = (
         script.midstream_error
         or script.stall
         or script.truncate

@@ -85,19 +85,20 @@ class TokenProvider:
 
     async def _refresh(self) -> str:
         try:
-            self._token, lifetime = await asyncio.to_thread(self._refresh_blocking)
+            token, lifetime = await asyncio.to_thread(self._refresh_blocking)
         except CredentialsError:
             raise
         except Exception as exc:  # google-auth raises RefreshError, TransportError, OSError…
             raise CredentialsError(
                 f"The proxy could not obtain a Google access token ({type(exc).__name__})"
             ) from None
+        self._token = token
         margin = min(REFRESH_MARGIN_S, lifetime / 4)
         self._renew_at = time.monotonic() + lifetime - margin
         self.refreshes += 1
         if self._on_refresh is not None:
             self._on_refresh()
-        return self._token
+        return token
 
     def _refresh_blocking(self) -> tuple[str, float]:
         import google.auth.transport.requests
