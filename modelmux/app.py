@@ -6,6 +6,7 @@ cleanup_ctx on the running loop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STATE] = state
     app.on_response_prepare.append(middlewares.on_prepare)
     app.cleanup_ctx.append(_upstream)
+    app.on_shutdown.append(_note_shutdown)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/v1/models/{model:.+}", handlers.get_model)
@@ -48,6 +50,23 @@ async def _metrics(request: web.Request) -> web.Response:
     prom = request.app[STATE].stats.prom
     assert prom is not None
     return web.Response(body=prom.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+# Streams still running this long before the drain window closes are ended with an error
+# frame saying why, while the connection is still ours to write to.
+GOODBYE_MARGIN_S = 0.5
+
+
+async def _note_shutdown(app: web.Application) -> None:
+    state = app[STATE]
+    state.shutting_down = True
+    window = max(0.0, state.settings.server.shutdown_timeout_s - GOODBYE_MARGIN_S)
+    asyncio.get_running_loop().call_later(window, _end_open_streams, state)
+
+
+def _end_open_streams(state: ServiceState) -> None:
+    for task in list(state.streams):
+        task.cancel()
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:

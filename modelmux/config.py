@@ -299,13 +299,19 @@ SCHEMA: tuple[Key, ...] = (
         "auto mode."),
     # [images]
     Key("images", "fetch_remote", "bool", True,
-        "Download remote image URLs and inline them (Vertex rejects URL sources)."),
+        "Download image and PDF URLs and inline them (Vertex rejects URL sources)."),
     Key("images", "allow_private_networks", "bool", False,
         "Allow image fetches from loopback/private/link-local addresses (SSRF guard when false)."),
-    Key("images", "max_bytes", "int", 5_242_880, "Largest image fetched, in bytes.",
+    Key("images", "max_bytes", "int", 5_242_880, "Largest image/PDF fetched per URL, in bytes.",
         min=1, max=104_857_600),
-    Key("images", "fetch_timeout_s", "float", 10, "Timeout for one image fetch.",
-        min=0.1, max=300),
+    Key("images", "fetch_timeout_s", "float", 10,
+        "Timeout for one image/PDF URL, redirects included.", min=0.1, max=300),
+    Key("images", "max_per_request", "int", 20,
+        "Most image/PDF URLs fetched for one request; more is a 400 (0 = refuse all URLs).",
+        min=0, max=1000),
+    Key("images", "max_total_bytes", "int", 20_971_520,
+        "Most bytes fetched for all the URLs of one request (20 MiB; base64 adds a third to what "
+        "is sent upstream).", min=1, max=1_073_741_824),
     # [translation]
     Key("translation", "reasoning_content", "bool", True,
         "Expose Claude thinking as message.reasoning_content."),

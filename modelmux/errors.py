@@ -24,6 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# What a client sees when something unexpected fails on our side (details go to the log only).
+INTERNAL_ERROR_MESSAGE = "The server had an error while processing your request."
+
 
 class ModelmuxError(Exception):
     status: int = 500

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from modelmux import __version__
 from modelmux.clients import Delivery, choose_delivery
@@ -27,7 +28,10 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 
 async def read_json_body(request: web.Request) -> Any:
-    raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge → 413
+    try:
+        raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge → 413
+    except RequestPayloadError:  # e.g. a Content-Encoding whose data does not decode
+        raise InvalidRequest("The request body could not be decoded.") from None
     if not raw:
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:
@@ -49,7 +53,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         route = state.models.route(body.get("model"))
-        request["model"] = route.client_model
+        request["model"] = route.client_model[:200]  # for the access line; names can be huge
         request["model_id"] = route.model_id  # bounded: the metrics label
         converted = to_anthropic(body, model_id=route.model_id, options=state.convert_options)
         if converted.remote_images:

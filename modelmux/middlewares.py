@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from modelmux.errors import (
+    INTERNAL_ERROR_MESSAGE,
     MethodNotAllowed,
     ModelmuxError,
     NotFound,
@@ -36,7 +37,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
+    return given if _REQUEST_ID.fullmatch(given) else f"req_{secrets.token_hex(12)}"
 
 
 def error_response(exc: ModelmuxError) -> web.Response:
@@ -140,7 +141,7 @@ def unexpected_error_guard() -> Middleware:
             raise
         except Exception:
             log.exception("unhandled error")
-            error = ModelmuxError("The server had an error while processing your request.")
+            error = ModelmuxError(INTERNAL_ERROR_MESSAGE)
             request["outcome"] = "internal_error"
             return error_response(error)
 

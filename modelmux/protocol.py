@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from modelmux.errors import INTERNAL_ERROR_MESSAGE
 from modelmux.logs import get_logger
 
 log = get_logger("modelmux.http")
@@ -47,7 +48,7 @@ class _OpenAIErrorHandler(RequestHandler):
             detail = f"{phrase}: {message}" if message else phrase
             log.warning("rejected malformed HTTP request", status=status, reason=detail[:200])
         else:
-            detail = "The server had an error while processing your request."
+            detail = INTERNAL_ERROR_MESSAGE
             log.error("HTTP protocol error", status=status, error=type(exc).__name__)
         response = web.Response(
             status=status, body=_body(status, detail[:500]), content_type="application/json"

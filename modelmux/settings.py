@@ -76,8 +76,10 @@ class StreamingSettings:
 class ImagesSettings:
     fetch_remote: bool
     allow_private_networks: bool
-    max_bytes: int
-    fetch_timeout_s: float
+    max_bytes: int  # per URL
+    fetch_timeout_s: float  # per URL, redirects included
+    max_per_request: int  # URLs fetched per request (0 = none)
+    max_total_bytes: int  # bytes fetched for all the URLs of one request
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ aliases, API keys, retry and streaming settings) without dropping connections.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -33,6 +34,8 @@ class ServiceState:
     started_at: int = field(default_factory=lambda: int(time.time()))
     vertex: VertexClient | None = None
     images: ImageFetcher | None = None
+    shutting_down: bool = False  # set once SIGTERM's drain has begun
+    streams: set[asyncio.Task[Any]] = field(default_factory=set)  # relays in progress
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:

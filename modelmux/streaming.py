@@ -12,7 +12,6 @@ upstream connection at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -23,10 +22,23 @@ from aiohttp import web
 from modelmux.buffering import TextCoalescer
 from modelmux.convert.request import ConvertedRequest
 from modelmux.convert.stream import StreamTranslator
-from modelmux.errors import UpstreamError, UpstreamTimeout
+from modelmux.errors import (
+    INTERNAL_ERROR_MESSAGE,
+    ModelmuxError,
+    Overloaded,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from modelmux.logs import get_logger
 from modelmux.routing import Route
 from modelmux.sse import COMMENT_KEEPALIVE, SSEDecoder
 from modelmux.state import ServiceState
+
+log = get_logger("modelmux.stream")
+
+SHUTTING_DOWN = Overloaded(
+    "The server is shutting down; retry the request.", code="server_shutting_down"
+)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -69,19 +81,23 @@ async def _ticker(
     coalescer: TextCoalescer | None,
     chunk_timeout_s: float,
 ) -> None:
-    """Keep-alive comments while silent; in buffered mode, release text held too long."""
-    period = keepalive_s if coalescer is None else min(keepalive_s, chunk_timeout_s)
-    period = max(period, 0.01)
-    while True:
-        await asyncio.sleep(period)
-        now = sink.loop.time()
-        if coalescer is not None and coalescer.due(now):
-            frames: list[bytes] = []
-            for event in coalescer.flush():
-                frames.extend(translator.feed(event))
-            await sink.write(frames)
-        elif now - sink.last_write >= keepalive_s:
-            await sink.write([COMMENT_KEEPALIVE])
+    """Keep-alive comments while silent (keepalive_s > 0); in buffered mode, release text held
+    too long. Never raises: when the client is gone the relay finds out on its own."""
+    periods = [p for p in (keepalive_s, chunk_timeout_s if coalescer else 0.0) if p > 0]
+    period = max(min(periods), 0.01)
+    try:
+        while True:
+            await asyncio.sleep(period)
+            now = sink.loop.time()
+            if coalescer is not None and coalescer.due(now):
+                frames: list[bytes] = []
+                for event in coalescer.flush():
+                    frames.extend(translator.feed(event))
+                await sink.write(frames)
+            elif keepalive_s > 0 and now - sink.last_write >= keepalive_s:
+                await sink.write([COMMENT_KEEPALIVE])
+    except (ConnectionError, RuntimeError, aiohttp.ClientConnectionResetError):
+        return  # the client went away, or the response has already ended
 
 
 async def relay_stream(
@@ -99,11 +115,10 @@ async def relay_stream(
     if upstream_id:
         request["upstream_request_id"] = upstream_id
     settings = state.settings.streaming
+    chunk_timeout_s = settings.chunk_timeout_ms / 1000
     translator = StreamTranslator(converted)
     coalescer = (
-        TextCoalescer(
-            buffer_size=settings.buffer_size, chunk_timeout_s=settings.chunk_timeout_ms / 1000
-        )
+        TextCoalescer(buffer_size=settings.buffer_size, chunk_timeout_s=chunk_timeout_s)
         if buffered
         else None
     )
@@ -112,25 +127,42 @@ async def relay_stream(
     stats.active_streams += 1
     ticker: asyncio.Task[None] | None = None
     sink: _Sink | None = None
+    task = asyncio.current_task()
+    assert task is not None
     try:
         await response.prepare(request)
         sink = _Sink(response)
-        ticker = asyncio.create_task(
-            _ticker(
-                sink, settings.keepalive_s, translator, coalescer, settings.chunk_timeout_ms / 1000
+        if settings.keepalive_s > 0 or coalescer is not None:
+            ticker = asyncio.create_task(
+                _ticker(sink, settings.keepalive_s, translator, coalescer, chunk_timeout_s)
             )
-        )
-        tail = await _pump(upstream, translator, coalescer, sink)
+        state.streams.add(task)
+        try:
+            tail = await _pump(upstream, translator, coalescer, sink)
+        except asyncio.CancelledError:
+            # Either the client left, or the shutdown drain is about to run out (app.py
+            # cancels the streams still open just before): then tell the client why.
+            if not state.shutting_down:
+                raise
+            task.uncancel()
+            request["outcome"] = "shutdown"
+            tail = translator.fail(SHUTTING_DOWN)
+        except Exception:
+            # A bug of ours after the 200 went out: the status can't change, so end the
+            # stream the documented way rather than cutting the connection.
+            log.exception("stream relay failed")
+            request["outcome"] = "internal_error"
+            tail = translator.fail(ModelmuxError(INTERNAL_ERROR_MESSAGE))
         await sink.write(tail)
         await response.write_eof()
-    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+    except (ConnectionError, aiohttp.ClientConnectionResetError):
         request["outcome"] = "client_disconnected"  # the client went away mid-stream
     finally:
+        state.streams.discard(task)
         if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            ticker.cancel()  # it never raises, so there is nothing to await
         completed = translator.finish_reason is not None
+        stats.active_streams -= 1
         if completed:
             upstream.release()
             stats.record_usage(route.model_id, translator.usage)
@@ -138,7 +170,6 @@ async def relay_stream(
                 stats.observe_ttft(route.model_id, sink.first_token - request["started"])
         else:
             upstream.close()  # drop the connection: Vertex stops generating for nobody
-        stats.active_streams -= 1
     request.setdefault("outcome", translator.finish_reason or "stream_error")
     return response, completed
 

@@ -24,6 +24,7 @@ import orjson
 import pytest
 import requests
 
+from modelmux.upstream.auth import FAILURE_HOLD_S
 from tests.conftest import Daemon, EmulatorThread, emulator_env, wait_until
 
 UA = {"User-Agent": "OpenAI/Python 1.0 fault-matrix"}
@@ -173,6 +174,8 @@ def test_token_endpoint_failing_then_recovering(faulty: tuple[Daemon, EmulatorTh
         assert elapsed < 15
     assert emu.stats()["requests"] == 0  # nothing reached Vertex without a token
     set_faults(emu, token_fail=0)
+    # a failed refresh is remembered for FAILURE_HOLD_S so a burst fails fast; then it recovers
+    time.sleep(FAILURE_HOLD_S)
     status, body, elapsed = chat(daemon, "hello again")
     assert status == 200 and body["choices"][0]["message"]["content"] == "Echo: hello again"
     assert elapsed < 5

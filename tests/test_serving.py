@@ -776,3 +776,65 @@ def test_output_config_only_when_enabled(start_daemon) -> None:
     with pytest.raises(openai.BadRequestError) as info:  # this emulator rejects it, as Vertex did
         client(on).chat.completions.create(**request)
     assert "output_config" in info.value.message
+
+
+def test_keepalive_zero_sends_no_comments(start_daemon) -> None:
+    d = start_daemon(MODELMUX_STREAMING_KEEPALIVE_S="0")
+    lines = _raw_stream(d, "[mm:slow 300] [mm:long 4]")
+    assert not [line for line in lines if line.startswith(":")]
+    assert lines[-1] == "data: [DONE]"
+
+
+def test_aborted_streams_release_everything(start_daemon, emulator: EmulatorThread) -> None:
+    """Clients that vanish while keep-alives are being written: no 500s, no stuck counters."""
+    d = start_daemon(MODELMUX_STREAMING_KEEPALIVE_S="0.05")
+    body = json.dumps(
+        {"model": "m", "stream": True, "messages": user("[mm:slow 300] [mm:long 40]")}
+    ).encode()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nUser-Agent: OpenAI/Python 1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    socks = []
+    for _ in range(40):
+        sock = socket.create_connection(("127.0.0.1", d.port))
+        sock.sendall(request)
+        socks.append(sock)
+    for sock in socks:
+        assert b"200" in sock.recv(4096)
+    time.sleep(0.2)
+    for sock in socks:
+        sock.close()
+
+    def settled() -> bool:
+        return requests.get(f"{d.base_url}/health").json()["metrics"]["active_streams"] == 0
+
+    assert wait_until(settled, timeout=10)
+    assert not [e for e in d.events() if e.get("event") == "unhandled error"]
+    assert not [e for e in d.events("request") if e.get("status") == 500]
+
+
+def test_undecodable_body_is_400(daemon: Daemon) -> None:
+    resp = _post(daemon, b"definitely not gzip", **{"Content-Encoding": "gzip"})
+    _assert_openai_error(resp, 400)
+
+
+def test_huge_model_name_is_not_logged_whole(daemon: Daemon) -> None:
+    name = "m" * 100_000
+    client(daemon).chat.completions.create(model=name, messages=user("big name"))
+    assert wait_until(lambda: any(len(e.get("model", "")) == 200 for e in daemon.events("request")))
+    assert not any(name in line for line in daemon.lines)
+
+
+def test_long_retry_after_is_not_waited_out(daemon: Daemon) -> None:
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as info:
+        client(daemon).chat.completions.create(
+            model="m", messages=user(f"[mm:error 529] [mm:retry-after 60] {time.time()}")
+        )
+    assert time.monotonic() - started < 5
+    assert info.value.status_code == 503
+    assert info.value.response.headers.get("retry-after") == "60"

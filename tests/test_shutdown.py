@@ -84,3 +84,38 @@ def test_sigterm_drains_active_streams(start_daemon) -> None:
         assert " ".join(text.split()) == expected
     assert daemon.wait(timeout=20) == 0
     assert any(e.get("event") == "stopped" for e in daemon.events())
+
+
+def test_streams_outliving_the_drain_are_told_why(start_daemon) -> None:
+    """A stream still running when shutdown_timeout_s runs out ends with an error frame."""
+    daemon = start_daemon(MODELMUX_SERVER_SHUTDOWN_TIMEOUT_S="1")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(_stream_frames, daemon.base_url, "[mm:slow 200] [mm:long 200]")
+        assert wait_until(
+            lambda: (
+                requests.get(f"{daemon.base_url}/health", timeout=5).json()["metrics"][
+                    "active_streams"
+                ]
+                == 1
+            )
+        )
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        frames = future.result(timeout=30)
+        elapsed = time.monotonic() - started
+    assert daemon.wait(timeout=30) == 0
+    assert elapsed < 4, elapsed  # the 1 s drain, then the goodbye frame; not a 40 s stream
+    assert frames[-1] != "[DONE]"
+    error = orjson.loads(frames[-1])["error"]
+    assert error["code"] == "server_shutting_down"
+
+
+def _stream_frames(base_url: str, prompt: str) -> list[str]:
+    resp = requests.post(
+        f"{base_url}/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": prompt}]},
+        headers={"User-Agent": "OpenAI/Python 1.0"},
+        stream=True,
+        timeout=60,
+    )
+    return [line[6:] for line in resp.iter_lines(decode_unicode=True) if line.startswith("data: ")]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import binascii
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from modelmux.errors import InvalidRequest
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 PDF = "application/pdf"
+_BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": PDF}
 
 
@@ -33,6 +36,28 @@ def parse_data_uri(uri: str, *, param: str) -> DataUri:
     else:
         payload = "".join(payload.split())  # tolerate line-wrapped base64
     return DataUri(media_type, payload, is_base64)
+
+
+def check_remote_url(url: str, *, param: str, code: str = "invalid_image_url") -> None:
+    """A 400 unless `url` is a well-formed absolute http(s) URL with a host (pure; nothing is
+    resolved or fetched). Catches what would otherwise fail only when the proxy parses it."""
+    why = None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a non-numeric or out-of-range port
+    except ValueError as exc:
+        why = str(exc) or "unparseable"
+    else:
+        if parts.scheme.lower() not in ("http", "https"):
+            why = "only http(s) URLs can be fetched"
+        elif not parts.hostname:
+            why = "no host"
+        elif port == 0:
+            why = "port 0"
+        elif _BAD_URL_CHARS.search(url):
+            why = "whitespace or control characters"
+    if why is not None:
+        raise InvalidRequest(f"Invalid '{param}': malformed URL ({why})", param=param, code=code)
 
 
 def canonical_media_type(media_type: str) -> str:

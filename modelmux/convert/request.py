@@ -17,7 +17,13 @@ from typing import Any, Literal, TypeGuard
 import orjson
 
 from modelmux.convert.fields import REQUEST_FIELDS
-from modelmux.convert.media import IMAGE_TYPES, PDF, check_media, parse_data_uri
+from modelmux.convert.media import (
+    IMAGE_TYPES,
+    PDF,
+    check_media,
+    check_remote_url,
+    parse_data_uri,
+)
 from modelmux.convert.models import (
     ADAPTIVE_EFFORTS,
     THINKING_BUDGETS,
@@ -55,12 +61,16 @@ class ConvertOptions:
 
 @dataclass(slots=True)
 class RemoteImage:
-    """An http(s) image/PDF URL the upstream layer must download, then `inline_remote(...)`."""
+    """An http(s) image/PDF URL the upstream layer must download, then `inline_remote(...)`.
+
+    `allowed`: the media types this part may turn into (the sniffed bytes pick image vs
+    document): an `image_url` takes images or a PDF, a `file` part only a PDF."""
 
     url: str
     message_index: int
     block: dict
     param: str = ""
+    allowed: tuple[str, ...] = (*IMAGE_TYPES, PDF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,7 @@ class _Messages:
     def __init__(self, req_remote: list[RemoteImage], id_map: dict[str, str]) -> None:
         self.system: list[dict] = []
         self.turns: list[_Turn] = []
+        self.ends_with_empty_user = False  # the client's last message was a user one, empty
         self.remote = req_remote
         self.id_map = id_map
         self.pending_functions: list[tuple[str, str]] = []  # legacy (name, synthesised id)
@@ -211,6 +222,7 @@ class _Messages:
             btype = "document" if mt == PDF else "image"
             return {"type": btype, "source": {"type": "base64", "media_type": mt, "data": uri.data}}
         if low.startswith(("http://", "https://")):
+            check_remote_url(url, param=up)
             block: dict[str, Any] = {
                 "type": "image",
                 "source": {"type": "base64", "media_type": "", "data": ""},
@@ -219,7 +231,7 @@ class _Messages:
             return block
         raise _bad(up, "expected an http(s) URL or a base64 data URI")
 
-    def _file(self, part: dict, p: str) -> dict:
+    def _file(self, part: dict, i: int, p: str) -> dict:
         spec = part.get("file")
         if not isinstance(spec, dict):
             raise _bad(f"{p}.file", "expected an object")
@@ -234,6 +246,13 @@ class _Messages:
         if not isinstance(data, str) or not data:
             raise _bad(fp, "expected base64 data or a data: URI")
         declared = ""
+        if data[:8].lower().startswith(("http://", "https://")):  # an extension: PDF by URL
+            check_remote_url(data, param=fp, code="invalid_value")
+            block = {"type": "document", "source": {"type": "base64", "media_type": "", "data": ""}}
+            self.remote.append(
+                RemoteImage(url=data, message_index=i, block=block, param=fp, allowed=(PDF,))
+            )
+            return self._doc_title(block, spec)
         if data[:5].lower() == "data:":
             uri = parse_data_uri(data, param=fp)
             declared, data = uri.media_type, uri.data
@@ -287,7 +306,7 @@ class _Messages:
             elif ptype == "image_url":
                 out.append(self._image(part, i, p))
             elif ptype == "file":
-                out.append(self._file(part, p))
+                out.append(self._file(part, i, p))
             elif ptype == "input_audio":
                 raise UnsupportedFeature(
                     f"Invalid '{p}': audio input is not supported by Claude models",
@@ -304,6 +323,7 @@ class _Messages:
         param = f"messages[{i}]"
         if not isinstance(m, dict):
             raise _bad(param, "expected an object")
+        self.ends_with_empty_user = False
         role = m.get("role")
         content = m.get("content")
         if role in ("system", "developer"):
@@ -314,6 +334,7 @@ class _Messages:
             if content is None:
                 raise _bad(f"{param}.content", "required")
             blocks = self._user_parts(content, i, f"{param}.content")
+            self.ends_with_empty_user = not blocks
             if blocks:
                 self._turn("user", i).blocks.extend(blocks)
         elif role == "assistant":
@@ -437,6 +458,12 @@ class _Messages:
                     last.pop()
             if not last:
                 turns.pop()
+        if self.ends_with_empty_user and turns and turns[-1].role == "assistant":
+            # The client's last (empty) user message still means "your turn": without it the
+            # assistant reply before it would be a prefill that Claude continues.
+            turns.append(
+                _Turn("user", 0, blocks=[{"type": "text", "text": FIRST_USER_PLACEHOLDER}])
+            )
         if turns and turns[0].role == "assistant":
             # Claude needs a user turn first; OpenAI histories may open with an assistant greeting
             turns.insert(
@@ -959,15 +986,31 @@ def _user_id(b: dict) -> str | None:
     return None
 
 
-def inline_remote(image: RemoteImage, media_type: str, data_b64: str) -> None:
+def inline_remote(
+    image: RemoteImage, media_type: str, data_b64: str, *, sniffed: bool = False
+) -> None:
     """Fill a downloaded image/PDF into its placeholder block. `media_type` is the response's
-    Content-Type (a hint: the sniffed bytes win); unsupported content is an InvalidRequest."""
-    mt = check_media(
-        media_type.split(";", 1)[0],
-        data_b64,
-        param=image.param or f"messages[{image.message_index}]",
-        allowed=(*IMAGE_TYPES, PDF),
-        trust_bytes=True,  # servers often send a wrong Content-Type
-    )
+    Content-Type (a hint: the sniffed bytes win); unsupported content is an InvalidRequest.
+
+    `sniffed=True`: the caller already sniffed the raw bytes and `media_type` is the result, so
+    the payload is not decoded again; only the type is checked against `image.allowed`."""
+    param = image.param or f"messages[{image.message_index}]"
+    if sniffed:
+        mt = media_type
+        if mt not in image.allowed:
+            raise InvalidRequest(
+                f"{param}: unsupported media type {mt or 'unknown'!r}; supported: "
+                + ", ".join(image.allowed),
+                param=param,
+                code="invalid_image_format" if mt.startswith("image/") else "invalid_value",
+            )
+    else:
+        mt = check_media(
+            media_type.split(";", 1)[0],
+            data_b64,
+            param=param,
+            allowed=image.allowed,
+            trust_bytes=True,  # servers often send a wrong Content-Type
+        )
     image.block["type"] = "document" if mt == PDF else "image"
     image.block["source"] = {"type": "base64", "media_type": mt, "data": data_b64}

@@ -153,7 +153,7 @@ def _anthropic_error(
     status: int, request_id: str, message: str | None = None, retry_after: str | None = None
 ) -> web.Response:
     headers = {"request-id": request_id}
-    if status == 429:
+    if status == 429 or retry_after:  # 429s always carry one; others when scripted
         headers["Retry-After"] = retry_after or "1"
     return _json(status, anthropic_error(status, message, request_id=request_id), headers)
 
@@ -169,7 +169,7 @@ def _google_error(
     details: list[dict[str, Any]] | None = None,
 ) -> web.Response:
     headers = {"request-id": request_id}
-    if status == 429:
+    if status == 429 or retry_after:  # 429s always carry one; others when scripted
         headers["Retry-After"] = retry_after or "1"
     body: Any = google_error(status, status_name, message, details=details)
     return _json(status, [body] if array else body, headers)

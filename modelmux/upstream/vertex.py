@@ -1,9 +1,11 @@
 """The Vertex AI client: URLs, the authenticated POST, retries before the first byte.
 
 One aiohttp ClientSession (owned by the app) carries every call. Retries (tenacity) cover 429,
-5xx/529, connection errors and timeouts, only while nothing has reached the client: a
-non-streaming call is retried as a whole; a streaming call only until Vertex answers 200. An
-upstream 401 drops the cached token and is retried once with a fresh one.
+5xx/529, connection errors and connect timeouts, only while nothing has reached the client: a
+non-streaming call is retried as a whole (a body cut off mid-read included); a streaming call
+only until Vertex answers 200. A timeout while waiting for the answer is not retried: Vertex may
+still be generating (and billing) that attempt. A Retry-After longer than MAX_RETRY_AFTER_S is
+not waited out. An upstream 401 drops the cached token and is retried once with a fresh one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tenacity import (
 )
 
 from modelmux.convert.errors import from_upstream
-from modelmux.errors import ModelmuxError, RateLimited, UpstreamError, UpstreamTimeout
+from modelmux.errors import ModelmuxError, UpstreamError, UpstreamTimeout
 from modelmux.logs import bind_upstream_request_id
 from modelmux.metrics import Stats
 from modelmux.routing import Route
@@ -103,15 +105,10 @@ class VertexClient:
 
     async def complete(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
         """rawPredict: the whole Anthropic message, parsed."""
-        resp = await self._post(self.url(route, stream=False), body, self._complete_timeout)
-        try:
-            raw = await resp.read()
-        except TimeoutError:
-            raise UpstreamTimeout("Vertex AI did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"Vertex AI connection failed ({type(exc).__name__})") from None
-        finally:
-            resp.release()
+        raw = await self._post(
+            self.url(route, stream=False), body, self._complete_timeout, stream=False
+        )
+        assert isinstance(raw, bytes)
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -122,16 +119,21 @@ class VertexClient:
 
     async def open_stream(self, route: Route, body: dict[str, Any]) -> aiohttp.ClientResponse:
         """streamRawPredict, retried until Vertex answers 200. The caller releases it."""
-        return await self._post(self.url(route, stream=True), body, self._stream_timeout)
+        resp = await self._post(
+            self.url(route, stream=True), body, self._stream_timeout, stream=True
+        )
+        assert isinstance(resp, aiohttp.ClientResponse)
+        return resp
 
     async def _post(
-        self, url: str, body: dict[str, Any], timeout: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
+        self, url: str, body: dict[str, Any], timeout: aiohttp.ClientTimeout, *, stream: bool
+    ) -> aiohttp.ClientResponse | bytes:
+        """The 200 response (streaming) or its whole body (non-streaming), retried."""
         payload = orjson.dumps(body)
         # The first attempt runs without tenacity: nearly every call succeeds at once, and
         # building the retry machinery per request cost more CPU than our own request handling.
         try:
-            return await self._attempt(url, payload, timeout)
+            return await self._attempt(url, payload, timeout, stream=stream)
         except _Retryable as exc:
             if self._attempts <= 1 or not _worth_retrying(exc):
                 raise exc.error from None
@@ -148,23 +150,28 @@ class VertexClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(url, payload, timeout)
+                    return await self._attempt(url, payload, timeout, stream=stream)
         except _Retryable as exc:
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, url: str, payload: bytes, timeout: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
+        self, url: str, payload: bytes, timeout: aiohttp.ClientTimeout, *, stream: bool
+    ) -> aiohttp.ClientResponse | bytes:
         token = await self._tokens.token()
         for auth_retry in (False, True):
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             sent = time.perf_counter()
             try:
                 resp = await self._session.post(url, data=payload, headers=headers, timeout=timeout)
+            except aiohttp.ConnectionTimeoutError:
+                self._stats.upstream_failed("timeout")
+                raise _Retryable(
+                    UpstreamTimeout("Vertex AI could not be reached in time")
+                ) from None
             except TimeoutError:
                 self._stats.upstream_failed("timeout")
-                raise _Retryable(UpstreamTimeout("Vertex AI did not answer in time")) from None
+                raise UpstreamTimeout("Vertex AI did not answer in time") from None
             except aiohttp.ClientError as exc:
                 self._stats.upstream_failed("connection_error")
                 raise _Retryable(
@@ -173,7 +180,7 @@ class VertexClient:
             self._stats.upstream_answered(resp.status, time.perf_counter() - sent)
             bind_upstream_request_id(resp.headers.get("request-id"))
             if resp.status == 200:
-                return resp
+                return resp if stream else await self._read(resp)
             try:
                 raw = await resp.read()
             except (TimeoutError, aiohttp.ClientError):
@@ -191,6 +198,20 @@ class VertexClient:
                 raise _Retryable(error)
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except TimeoutError:
+            self._stats.upstream_failed("timeout")
+            raise UpstreamTimeout("Vertex AI did not answer in time") from None
+        except aiohttp.ClientError as exc:  # cut off mid-body: worth another attempt
+            self._stats.upstream_failed("connection_error")
+            raise _Retryable(
+                UpstreamError(f"Vertex AI connection failed ({type(exc).__name__})")
+            ) from None
+        finally:
+            resp.release()
 
     @staticmethod
     def _wait(state: RetryCallState) -> float:
@@ -214,8 +235,7 @@ def _delay(failed_attempt: int, exc: BaseException | None) -> float:
 def _worth_retrying(exc: BaseException) -> bool:
     if not isinstance(exc, _Retryable):
         return False
-    retry_after = exc.error.retry_after
-    return not (isinstance(exc.error, RateLimited) and (retry_after or 0) > MAX_RETRY_AFTER_S)
+    return (exc.error.retry_after or 0) <= MAX_RETRY_AFTER_S
 
 
 async def probe(settings: Settings) -> str:
