@@ -273,6 +273,9 @@ SCHEMA: tuple[Key, ...] = (
         "Timeout for connecting to Vertex.", min=0.1, max=600),
     Key("vertex", "stream_idle_timeout_s", "float", 300,
         "An upstream stream silent for this many seconds is cut.", min=1, max=86400),
+    Key("vertex", "anthropic_beta", "list", (),
+        "anthropic-beta values clients may send; they are forwarded to Vertex, any other value "
+        "is dropped (Vertex rejects betas it does not know)."),
     Key("vertex", "max_connections", "int", 2048,
         "Size of the connection pool to Vertex (bounds concurrent upstream calls).",
         min=1, max=100000),

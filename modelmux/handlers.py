@@ -19,6 +19,7 @@ from modelmux.convert.response import to_openai
 from modelmux.errors import InvalidRequest, ModelNotFound, UpstreamError
 from modelmux.state import STATE
 from modelmux.streaming import relay_stream
+from modelmux.upstream.vertex import forwarded_betas
 
 _JSON = "application/json"
 
@@ -72,18 +73,21 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         vertex = state.vertex
         if vertex is None:  # pragma: no cover - only before cleanup_ctx ran
             raise UpstreamError("The upstream client is not ready.")
+        beta = forwarded_betas(
+            request.headers.getall("anthropic-beta", []), state.settings.vertex.anthropic_beta
+        )
         if delivery is Delivery.JSON:
             if converted.stream:  # downgraded: ask Vertex for one message
                 converted.body.pop("stream", None)
                 converted.stream = False
-            message = await vertex.complete(route, converted.body)
+            message = await vertex.complete(route, converted.body, beta=beta)
             result = to_openai(message, converted)
             stats.record_usage(route.model_id, result.get("usage"))
             succeeded = True
             request["outcome"] = result["choices"][0]["finish_reason"]
             return _json(result)
         response, succeeded = await relay_stream(
-            request, state, route, converted, buffered=delivery is Delivery.BUFFERED
+            request, state, route, converted, buffered=delivery is Delivery.BUFFERED, beta=beta
         )
         return response
     finally:

@@ -58,6 +58,7 @@ class VertexSettings:
     connect_timeout_s: float
     stream_idle_timeout_s: float
     max_connections: int
+    anthropic_beta: tuple[str, ...]  # allow-listed anthropic-beta header values
     reject_unknown_models: bool
     models: tuple[ModelAlias, ...]
 

@@ -107,10 +107,11 @@ async def relay_stream(
     converted: ConvertedRequest,
     *,
     buffered: bool,
+    beta: str | None = None,
 ) -> tuple[web.StreamResponse, bool]:
     """Returns the response and whether the stream completed (message_stop relayed)."""
     assert state.vertex is not None
-    upstream = await state.vertex.open_stream(route, converted.body)
+    upstream = await state.vertex.open_stream(route, converted.body, beta=beta)
     upstream_id = upstream.headers.get("request-id")
     if upstream_id:
         request["upstream_request_id"] = upstream_id

@@ -98,6 +98,7 @@ VERTEX = VertexSettings(
     connect_timeout_s=10,
     stream_idle_timeout_s=300,
     max_connections=16,
+    anthropic_beta=(),
     reject_unknown_models=False,
     models=(
         ModelAlias("claude-haiku", "claude-haiku-4-5@20251001", "global"),
@@ -202,3 +203,20 @@ def test_is_public_address(address: str, public: bool) -> None:
 )
 def test_sniff_image_type(data: bytes, media_type: str | None) -> None:
     assert sniff_image_type(data) == media_type
+
+
+@pytest.mark.parametrize(
+    ("values", "allowed", "expected"),
+    [
+        ([], ("a",), None),
+        (["a"], (), None),
+        (["a, b", "c"], ("a", "c"), "a,c"),
+        (["b"], ("a",), None),
+        (["a,a, a"], ("a",), "a"),
+        ([" , "], ("a",), None),
+    ],
+)
+def test_forwarded_betas(values: list[str], allowed: tuple[str, ...], expected: str | None) -> None:
+    from modelmux.upstream.vertex import forwarded_betas
+
+    assert forwarded_betas(values, allowed) == expected

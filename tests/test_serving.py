@@ -838,3 +838,43 @@ def test_long_retry_after_is_not_waited_out(daemon: Daemon) -> None:
     assert time.monotonic() - started < 5
     assert info.value.status_code == 503
     assert info.value.response.headers.get("retry-after") == "60"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "sent", "forwarded"),
+    [
+        ("", "context-1m-2025-08-07", None),
+        ("context-1m-2025-08-07", "context-1m-2025-08-07, made-up-beta", "context-1m-2025-08-07"),
+        (
+            "context-1m-2025-08-07,interleaved-thinking-2025-05-14",
+            "interleaved-thinking-2025-05-14,context-1m-2025-08-07",
+            "interleaved-thinking-2025-05-14,context-1m-2025-08-07",
+        ),
+    ],
+)
+def test_anthropic_beta_allow_list(
+    start_daemon, emulator: EmulatorThread, allowed, sent, forwarded
+):
+    """Pitfall A15: allow-listed betas reach Vertex; anything else is dropped, not a 400."""
+    d = start_daemon(MODELMUX_VERTEX_ANTHROPIC_BETA=allowed)
+    tag = f"beta {time.time()}"
+    for stream in (False, True):
+        result = client(d, default_headers={"anthropic-beta": sent}).chat.completions.create(
+            model="m", messages=user(tag), stream=stream
+        )
+        if stream:
+            list(result)
+    seen = [r for r in emulator.requests() if tag in json.dumps(r["body"])]
+    assert len(seen) == 2
+    for r in seen:
+        headers = {k.lower(): v for k, v in r["headers"].items()}
+        assert headers.get("anthropic-beta") == forwarded
+
+
+def test_emulator_rejects_unknown_betas_like_vertex(start_daemon) -> None:
+    d = start_daemon(MODELMUX_VERTEX_ANTHROPIC_BETA="made-up-beta")
+    with pytest.raises(openai.BadRequestError) as info:
+        client(d, default_headers={"anthropic-beta": "made-up-beta"}).chat.completions.create(
+            model="m", messages=user("hi")
+        )
+    assert "anthropic-beta" in info.value.message

@@ -39,6 +39,7 @@ from modelmux.emulator.replies import (
 )
 from modelmux.emulator.validation import (
     ValidationFailed,
+    validate_beta_header,
     validate_count_tokens_request,
     validate_messages_request,
 )
@@ -260,6 +261,8 @@ async def publisher_endpoint(request: web.Request) -> web.StreamResponse:
         return await _respond(request, state, fast_reply(model), Script(), streaming, request_id)
 
     try:
+        if "anthropic-beta" in request.headers:
+            validate_beta_header(request.headers["anthropic-beta"])
         validate_messages_request(
             body, streaming=streaming, model=model, accept_output_config=state.accept_output_config
         )

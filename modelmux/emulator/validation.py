@@ -660,3 +660,26 @@ def validate_count_tokens_request(body: dict[str, Any]) -> None:
     tool_names = _validate_tools(body["tools"]) if "tools" in body else None
     if "tool_choice" in body:
         _validate_tool_choice(body["tool_choice"], tool_names)
+
+
+# Betas this emulator accepts in the `anthropic-beta` header. Real Vertex accepts a changing set
+# and rejects the rest with a 400; the list here only has to make that rule testable.
+KNOWN_BETAS = frozenset(
+    {
+        "context-1m-2025-08-07",
+        "interleaved-thinking-2025-05-14",
+        "fine-grained-tool-streaming-2025-05-14",
+        "token-efficient-tools-2025-02-19",
+        "output-128k-2025-02-19",
+    }
+)
+
+
+def validate_beta_header(value: str) -> None:
+    """Reject unknown `anthropic-beta` values the way Vertex does."""
+    unknown = [v.strip() for v in value.split(",") if v.strip() and v.strip() not in KNOWN_BETAS]
+    if unknown:
+        raise ValidationFailed(
+            f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header. "
+            "Please consult our documentation at docs.anthropic.com or try again without the header."
+        )

@@ -50,6 +50,15 @@ def vertex_base_url(location: str, override: str = "") -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
+def forwarded_betas(values: list[str], allowed: tuple[str, ...]) -> str | None:
+    """The client's anthropic-beta values that are allow-listed, as one header value (pure)."""
+    if not values or not allowed:
+        return None
+    wanted = [v.strip() for value in values for v in value.split(",")]
+    kept = [v for v in dict.fromkeys(wanted) if v and v in allowed]
+    return ",".join(kept) or None
+
+
 def model_url(
     base: str, *, project: str, location: str, publisher: str, model_id: str, stream: bool
 ) -> str:
@@ -103,10 +112,12 @@ class VertexClient:
             stream=stream,
         )
 
-    async def complete(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(
+        self, route: Route, body: dict[str, Any], *, beta: str | None = None
+    ) -> dict[str, Any]:
         """rawPredict: the whole Anthropic message, parsed."""
         raw = await self._post(
-            self.url(route, stream=False), body, self._complete_timeout, stream=False
+            self.url(route, stream=False), body, self._complete_timeout, stream=False, beta=beta
         )
         assert isinstance(raw, bytes)
         try:
@@ -117,23 +128,32 @@ class VertexClient:
             raise UpstreamError("Vertex AI answered with an unexpected body")
         return message
 
-    async def open_stream(self, route: Route, body: dict[str, Any]) -> aiohttp.ClientResponse:
+    async def open_stream(
+        self, route: Route, body: dict[str, Any], *, beta: str | None = None
+    ) -> aiohttp.ClientResponse:
         """streamRawPredict, retried until Vertex answers 200. The caller releases it."""
         resp = await self._post(
-            self.url(route, stream=True), body, self._stream_timeout, stream=True
+            self.url(route, stream=True), body, self._stream_timeout, stream=True, beta=beta
         )
         assert isinstance(resp, aiohttp.ClientResponse)
         return resp
 
     async def _post(
-        self, url: str, body: dict[str, Any], timeout: aiohttp.ClientTimeout, *, stream: bool
+        self,
+        url: str,
+        body: dict[str, Any],
+        timeout: aiohttp.ClientTimeout,
+        *,
+        stream: bool,
+        beta: str | None,
     ) -> aiohttp.ClientResponse | bytes:
         """The 200 response (streaming) or its whole body (non-streaming), retried."""
         payload = orjson.dumps(body)
+        extra = {"anthropic-beta": beta} if beta else None
         # The first attempt runs without tenacity: nearly every call succeeds at once, and
         # building the retry machinery per request cost more CPU than our own request handling.
         try:
-            return await self._attempt(url, payload, timeout, stream=stream)
+            return await self._attempt(url, payload, timeout, stream=stream, extra=extra)
         except _Retryable as exc:
             if self._attempts <= 1 or not _worth_retrying(exc):
                 raise exc.error from None
@@ -150,17 +170,25 @@ class VertexClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(url, payload, timeout, stream=stream)
+                    return await self._attempt(url, payload, timeout, stream=stream, extra=extra)
         except _Retryable as exc:
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, url: str, payload: bytes, timeout: aiohttp.ClientTimeout, *, stream: bool
+        self,
+        url: str,
+        payload: bytes,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        stream: bool,
+        extra: dict[str, str] | None,
     ) -> aiohttp.ClientResponse | bytes:
         token = await self._tokens.token()
         for auth_retry in (False, True):
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            if extra:
+                headers.update(extra)
             sent = time.perf_counter()
             try:
                 resp = await self._session.post(url, data=payload, headers=headers, timeout=timeout)
