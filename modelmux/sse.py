@@ -8,16 +8,11 @@ character, because lines are only decoded once complete.
 from __future__ import annotations
 
 COMMENT_KEEPALIVE = b": keep-alive\n\n"
-DONE = b"data: [DONE]\n\n"
 _BOM = b"\xef\xbb\xbf"
 
 
-def encode_data(payload: bytes) -> bytes:
-    return b"data: " + payload + b"\n\n"
-
-
 def encode_event(event: str, payload: bytes) -> bytes:
-    """A named event (Anthropic style); never used on the OpenAI side."""
+    """A named event, as Vertex sends them (the emulator's side); never used toward clients."""
     return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
 
 

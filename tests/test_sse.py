@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelmux.sse import COMMENT_KEEPALIVE, SSEDecoder, encode_data, encode_event
+from modelmux.sse import COMMENT_KEEPALIVE, SSEDecoder, encode_event
 
 
 def decode_all(chunks: list[bytes]) -> list[tuple[str, str]]:
@@ -93,7 +93,6 @@ def test_flush_dispatches_a_pending_event_without_blank_line() -> None:
 
 
 def test_encoders() -> None:
-    assert encode_data(b'{"a":1}') == b'data: {"a":1}\n\n'
     assert encode_event("ping", b"{}") == b"event: ping\ndata: {}\n\n"
     assert COMMENT_KEEPALIVE == b": keep-alive\n\n"
 

@@ -91,11 +91,7 @@ class ConvertedRequest:
     client_model: str
     json_mode: JsonMode | None
     remote_images: list[RemoteImage]
-    model_id: str = ""
     reasoning_content: bool = True
-    thinking: bool = False
-    # sanitised tool-call id -> the client's original id (informational; ids we return are upstream's)
-    tool_id_map: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,12 +140,11 @@ class _Turn:
 
 
 class _Messages:
-    def __init__(self, req_remote: list[RemoteImage], id_map: dict[str, str]) -> None:
+    def __init__(self, req_remote: list[RemoteImage]) -> None:
         self.system: list[dict] = []
         self.turns: list[_Turn] = []
         self.ends_with_empty_user = False  # the client's last message was a user one, empty
         self.remote = req_remote
-        self.id_map = id_map
         self.pending_functions: list[tuple[str, str]] = []  # legacy (name, synthesised id)
         self.tool_names_used: list[str] = []
 
@@ -165,10 +160,7 @@ class _Messages:
     def _tool_id(self, raw: object, param: str) -> str:
         if not isinstance(raw, str) or not raw:
             raise _bad(param, "expected a non-empty string")
-        sid = sanitize_tool_id(raw)
-        if sid != raw:
-            self.id_map[sid] = raw
-        return sid
+        return sanitize_tool_id(raw)
 
     @staticmethod
     def _text_block(text: str, part: dict | None = None) -> dict | None:
@@ -793,8 +785,7 @@ def to_anthropic(
     if not isinstance(raw_msgs, list) or not raw_msgs:
         raise _bad("messages", "expected a non-empty array of messages")
     remote: list[RemoteImage] = []
-    id_map: dict[str, str] = {}
-    conv = _Messages(remote, id_map)
+    conv = _Messages(remote)
     for i, m in enumerate(raw_msgs):
         conv.add(i, m)
     messages = conv.build()
@@ -924,10 +915,7 @@ def to_anthropic(
         client_model=client_model,
         json_mode=json_mode,
         remote_images=remote,
-        model_id=model_id,
         reasoning_content=options.reasoning_content,
-        thinking=thinking_on,
-        tool_id_map=id_map,
     )
 
 

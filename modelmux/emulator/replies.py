@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from modelmux import sse
 from modelmux.emulator.directives import Script
 from modelmux.emulator.errors import new_id
 
@@ -427,4 +428,4 @@ def stream_events(reply: Reply) -> tuple[list[tuple[str, dict[str, Any]]], int]:
 
 
 def encode_event(name: str, payload: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return sse.encode_event(name, orjson.dumps(payload))
