@@ -139,6 +139,15 @@ class _Turn:
     blocks: list[dict] = field(default_factory=list)
 
 
+# Content part types each kind of message may hold, and how a part out of place is reported.
+_SYSTEM_PARTS = frozenset({"text"})
+_USER_PARTS = frozenset({"text", "image_url", "file", "input_audio"})
+_ASSISTANT_PARTS = frozenset({"text", "refusal"})
+_RESULT_PARTS = frozenset({"text", "image_url"})
+_NOT_HERE = "content part type {ptype} is not allowed here"
+_UNKNOWN_PART = "unknown content part type {ptype}"
+
+
 class _Messages:
     def __init__(self, req_remote: list[RemoteImage]) -> None:
         self.system: list[dict] = []
@@ -171,8 +180,11 @@ class _Messages:
             block["cache_control"] = part["cache_control"]
         return block
 
-    def _texts(self, content: object, param: str, *, allow_refusal: bool = False) -> list[dict]:
-        """Content that may only hold text: a string or a list of text parts."""
+    def _parts(
+        self, content: object, i: int, param: str, *, allowed: frozenset[str], where: str
+    ) -> list[dict]:
+        """A string or a list of content parts, of the types `allowed` in this kind of message.
+        Empty and whitespace-only text is dropped (Claude rejects empty text blocks)."""
         if content is None:
             return []
         if isinstance(content, str):
@@ -186,6 +198,8 @@ class _Messages:
             if not isinstance(part, dict):
                 raise _bad(p, "expected an object")
             ptype = part.get("type")
+            if ptype not in allowed:
+                raise _bad(f"{p}.type", where.format(ptype=repr(ptype)))
             if ptype == "text":
                 text = part.get("text")
                 if not isinstance(text, str):
@@ -193,10 +207,17 @@ class _Messages:
                 b = self._text_block(text, part)
                 if b:
                     out.append(b)
-            elif ptype == "refusal" and allow_refusal:
-                continue
-            else:
-                raise _bad(f"{p}.type", f"content part type {ptype!r} is not allowed here")
+            elif ptype == "image_url":
+                out.append(self._image(part, i, p))
+            elif ptype == "file":
+                out.append(self._file(part, i, p))
+            elif ptype == "input_audio":
+                raise UnsupportedFeature(
+                    f"Invalid '{p}': audio input is not supported by Claude models",
+                    param=p,
+                    code="unsupported_content_type",
+                )
+            # "refusal" parts of past assistant turns carry nothing Claude can take back
         return out
 
     def _image(self, part: dict, i: int, p: str) -> dict:
@@ -276,41 +297,6 @@ class _Messages:
             block["title"] = name
         return block
 
-    def _user_parts(self, content: object, i: int, param: str) -> list[dict]:
-        if isinstance(content, str):
-            b = self._text_block(content)
-            return [b] if b else []
-        if not isinstance(content, list):
-            raise _bad(param, "expected a string or an array of content parts")
-        out = []
-        for j, part in enumerate(content):
-            p = f"{param}[{j}]"
-            if not isinstance(part, dict):
-                raise _bad(p, "expected an object")
-            ptype = part.get("type")
-            if ptype == "text":
-                text = part.get("text")
-                if not isinstance(text, str):
-                    raise _bad(f"{p}.text", "expected a string")
-                b = self._text_block(text, part)
-                if b:
-                    out.append(b)
-            elif ptype == "image_url":
-                out.append(self._image(part, i, p))
-            elif ptype == "file":
-                out.append(self._file(part, i, p))
-            elif ptype == "input_audio":
-                raise UnsupportedFeature(
-                    f"Invalid '{p}': audio input is not supported by Claude models",
-                    param=p,
-                    code="unsupported_content_type",
-                )
-            else:
-                raise _bad(f"{p}.type", f"unknown content part type {ptype!r}")
-        return out
-
-    # -- roles --------------------------------------------------------------------------------
-
     def add(self, i: int, m: object) -> None:
         param = f"messages[{i}]"
         if not isinstance(m, dict):
@@ -321,11 +307,15 @@ class _Messages:
         if role in ("system", "developer"):
             if content is None:
                 raise _bad(f"{param}.content", "required")
-            self.system.extend(self._texts(content, f"{param}.content"))
+            self.system.extend(
+                self._parts(content, i, f"{param}.content", allowed=_SYSTEM_PARTS, where=_NOT_HERE)
+            )
         elif role == "user":
             if content is None:
                 raise _bad(f"{param}.content", "required")
-            blocks = self._user_parts(content, i, f"{param}.content")
+            blocks = self._parts(
+                content, i, f"{param}.content", allowed=_USER_PARTS, where=_UNKNOWN_PART
+            )
             self.ends_with_empty_user = not blocks
             if blocks:
                 self._turn("user", i).blocks.extend(blocks)
@@ -352,7 +342,9 @@ class _Messages:
             )
 
     def _assistant(self, m: dict, i: int, param: str) -> None:
-        blocks = self._texts(m.get("content"), f"{param}.content", allow_refusal=True)
+        blocks = self._parts(
+            m.get("content"), i, f"{param}.content", allowed=_ASSISTANT_PARTS, where=_NOT_HERE
+        )
         calls = m.get("tool_calls")
         if calls is not None:
             if not isinstance(calls, list):
@@ -412,23 +404,7 @@ class _Messages:
             if content:
                 block["content"] = content
         elif isinstance(content, list):
-            parts = []
-            for j, part in enumerate(content):
-                p = f"{param}[{j}]"
-                if not isinstance(part, dict):
-                    raise _bad(p, "expected an object")
-                ptype = part.get("type")
-                if ptype == "image_url":
-                    parts.append(self._image(part, i, p))
-                elif ptype == "text":
-                    text = part.get("text")
-                    if not isinstance(text, str):
-                        raise _bad(f"{p}.text", "expected a string")
-                    tb = self._text_block(text, part)
-                    if tb:
-                        parts.append(tb)
-                else:
-                    raise _bad(f"{p}.type", f"content part type {ptype!r} is not allowed here")
+            parts = self._parts(content, i, param, allowed=_RESULT_PARTS, where=_NOT_HERE)
             if parts:
                 block["content"] = parts
         elif content is not None:
