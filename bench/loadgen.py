@@ -170,13 +170,6 @@ async def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     spec = orjson.loads(sys.argv[1])
-    if spec.get("uvloop"):
-        try:
-            import uvloop
-
-            uvloop.install()
-        except ImportError:
-            pass
     result = asyncio.run(run_cell(spec))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 

@@ -197,7 +197,7 @@ def start_emulator(tmp: Path, core: int | None) -> tuple[Proc, str, str]:
 
 
 def start_daemon(
-    tmp: Path, base_url: str, cred: str, core: int | None, uvloop: bool, tag: str
+    tmp: Path, base_url: str, cred: str, core: int | None, event_loop: str, tag: str
 ) -> tuple[Proc, int, float]:
     port = free_port()
     env = base_env(tmp)
@@ -208,19 +208,9 @@ def start_daemon(
         MODELMUX_VERTEX_LOCATION=LOCATION,
         MODELMUX_VERTEX_MODEL=MODEL,
         MODELMUX_STREAMING_MODE="standard",
+        MODELMUX_SERVER_EVENT_LOOP=event_loop,
     )
     args = [str(BIN / "modelmuxd"), "--port", str(port), "--log-format", "json"]
-    if uvloop:  # bench-only: the same entry point on uvloop's event loop
-        args = [
-            sys.executable,
-            "-c",
-            "import sys, uvloop; uvloop.install(); from modelmux.cli import daemon_main; "
-            "sys.argv[0] = 'modelmuxd'; sys.exit(daemon_main())",
-            "--port",
-            str(port),
-            "--log-format",
-            "json",
-        ]
     proc = Proc(args, env, core, tmp / f"daemon-{tag}.log")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -285,7 +275,12 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,16,64,256")
     ap.add_argument("--scenarios", default="chat,stream500,tools")
     ap.add_argument("--no-held", action="store_true", help="skip the 1,000 held streams cell")
-    ap.add_argument("--uvloop", action="store_true", help="run the daemon on uvloop")
+    ap.add_argument(
+        "--event-loop",
+        default="auto",
+        choices=("auto", "uvloop", "asyncio"),
+        help="the daemon's [server] event_loop (auto: uvloop when installed)",
+    )
     ap.add_argument("--label", default="", help="free text stored with the results")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
@@ -305,12 +300,12 @@ def main() -> int:
             startups = []
             for i in range(3):
                 d, _port, ready_s = start_daemon(
-                    tmp, base_url, cred, daemon_core, args.uvloop, f"s{i}"
+                    tmp, base_url, cred, daemon_core, args.event_loop, f"s{i}"
                 )
                 startups.append(ready_s)
                 d.stop()
             daemon, port, ready_s = start_daemon(
-                tmp, base_url, cred, daemon_core, args.uvloop, "main"
+                tmp, base_url, cred, daemon_core, args.event_loop, "main"
             )
             daemons.append(daemon)
             startups.append(ready_s)
@@ -352,7 +347,7 @@ def main() -> int:
         "pin": args.pin,
         "repeat": args.repeat,
         "duration_s": args.duration,
-        "uvloop": args.uvloop,
+        "event_loop": args.event_loop,
         "label": args.label,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
@@ -458,7 +453,7 @@ def print_table(
     results: dict[str, list[dict[str, Any]]], summary: dict[str, Any], meta: dict[str, Any]
 ) -> None:
     print(
-        f"\nmodelmux bench {meta['date']}  pin={meta['pin']}  uvloop={meta['uvloop']}  "
+        f"\nmodelmux bench {meta['date']}  pin={meta['pin']}  event_loop={meta['event_loop']}  "
         f"repeat={meta['repeat']} x {meta['duration_s']} s per cell"
     )
     print(

@@ -1,5 +1,5 @@
 # `make bench`: the performance benchmark (not part of CI; ~4 min). See docs/performance.md.
-# BENCH_ARGS is passed to bench/run.py, e.g. `make bench BENCH_ARGS="--quick"` or "--uvloop".
+# BENCH_ARGS is passed to bench/run.py, e.g. `make bench BENCH_ARGS="--quick"` or "--event-loop asyncio".
 BENCH_ARGS ?=
 
 .PHONY: bench bench-quick
