@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from loadgen import status_kb  # bench/ is on sys.path: this script's folder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -110,14 +111,6 @@ def pinned(core: int | None):  # type: ignore[no-untyped-def]
         os.sched_setaffinity(0, {core})
 
     return pre
-
-
-def status_kb(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def health_ok(port: int) -> bool:
