@@ -5,6 +5,7 @@ never a 500."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import threading
 import time
@@ -207,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html>not an image</html>", "text/html")
         elif path == "/empty":
             self._send(200, b"", "image/png")
+        elif path == "/gzip-bomb.png":  # compressed although identity was asked for
+            bomb = gzip.compress(b"\x89PNG\r\n\x1a\n" + b"\0" * (50 * MAX_BYTES))
+            self._send(200, bomb, "image/png", Content_Encoding="gzip")
         elif path.startswith("/redirect?"):
             self._send(302, b"", Location=unquote(path.split("?", 1)[1]))
         elif path == "/loop":
@@ -351,6 +355,8 @@ FILE_PARAM = "messages[2].content[1].file.file_data"
         (_file("{files}/pixel.png"), FILE_PARAM, "'image/png'; supported: application/pdf"),
         (_image("{files}/missing.png"), IMAGE_PARAM, "HTTP 404"),
         (_image("{files}/empty"), IMAGE_PARAM, "empty"),
+        # never inflated: a few KB on the wire must not become 50 x max_bytes in memory
+        (_image("{files}/gzip-bomb.png"), IMAGE_PARAM, "unsupported content type"),
         (_image("{files}/huge"), IMAGE_PARAM, f"larger than {MAX_BYTES} bytes"),
         (_image("{files}/huge-chunked"), IMAGE_PARAM, f"larger than {MAX_BYTES} bytes"),
         (_image("{files}/slow"), IMAGE_PARAM, "timed out"),

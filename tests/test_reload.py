@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,11 @@ def test_reload_keys_level_and_aliases_while_streaming(start_daemon, tmp_path: P
     reader = threading.Thread(target=lambda: rest.extend(it))
     reader.start()
 
-    requests_before = len(daemon.events("request"))
+    # let the log reader catch up with the access lines written so far, then count them
+    previous = -1
+    while (requests_before := len(daemon.events("request"))) != previous:
+        previous = requests_before
+        time.sleep(0.2)
     cfg.write_text(config(key=NEW_KEY, level="warning", alias="alias-two"))
     (reloaded,) = hup(daemon, "reloaded")
     assert set(reloaded["changed"]) == {"server.api_keys", "server.log_level", "vertex.models"}

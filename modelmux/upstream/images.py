@@ -148,10 +148,14 @@ class ImageFetcher:
             resolver=None if settings.allow_private_networks else _GuardedResolver(),
             limit=32,
         )
+        # Ask for identity encoding and never decompress: the size limit then counts the bytes
+        # that really arrive, and a small compressed body cannot expand past it in one chunk.
+        # (A server that compresses anyway sends bytes no image sniffing accepts: a 400.)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=settings.fetch_timeout_s),
-            headers={"User-Agent": "modelmux-image-fetcher"},
+            headers={"User-Agent": "modelmux-image-fetcher", "Accept-Encoding": "identity"},
+            auto_decompress=False,
         )
 
     async def close(self) -> None:
