@@ -120,14 +120,11 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Modelm
     return error
 
 
-def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Echo the request id on every response, streams included."""
     request_id = request.get("request_id")
     if request_id:
         response.headers["X-Request-ID"] = request_id
-
-
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    add_request_id_header(request, response)
 
 
 def unexpected_error_guard() -> Middleware:

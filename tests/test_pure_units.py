@@ -6,10 +6,11 @@ import pytest
 
 from modelmux.buffering import TextCoalescer
 from modelmux.clients import Delivery, choose_delivery
+from modelmux.convert.media import sniff
 from modelmux.errors import InvalidRequest, ModelNotFound
 from modelmux.routing import ModelTable
 from modelmux.settings import ModelAlias, VertexSettings
-from modelmux.upstream.images import is_public_address, sniff_image_type
+from modelmux.upstream.images import is_public_address
 from modelmux.upstream.vertex import model_url, vertex_base_url
 
 NON_STREAMING = ("curl", "wget", "httpie", "postman", "insomnia", "jetbrains")
@@ -198,11 +199,12 @@ def test_is_public_address(address: str, public: bool) -> None:
         (b"GIF89a...", "image/gif"),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
         (b"<html>", None),
-        (b"%PDF-1.7", None),
+        (b"%PDF-1.7", "application/pdf"),
     ],
 )
-def test_sniff_image_type(data: bytes, media_type: str | None) -> None:
-    assert sniff_image_type(data) == media_type
+def test_sniff(data: bytes, media_type: str | None) -> None:
+    """The bytes, not the declared Content-Type, decide what a downloaded file is."""
+    assert sniff(data) == media_type
 
 
 @pytest.mark.parametrize(

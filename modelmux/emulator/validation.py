@@ -154,13 +154,19 @@ def _validate_text_block(block: dict[str, Any], path: str) -> None:
         _fail(f"{path}.text: text content blocks must contain non-whitespace text")
 
 
-def _validate_image_block(block: dict[str, Any], path: str) -> None:
+def _inline_source(block: dict[str, Any], path: str) -> tuple[dict[str, Any], Any]:
+    """The block's `source` and its type; Vertex rejects URL sources for images and documents."""
     if "source" not in block:
         _fail(f"{path}.source: Field required")
     source = _require_dict(block["source"], f"{path}.source")
     kind = source.get("type")
     if kind == "url":
         _fail(f"{path}.source.base64.data: URL sources are not supported")
+    return source, kind
+
+
+def _validate_image_block(block: dict[str, Any], path: str) -> None:
+    source, kind = _inline_source(block, path)
     if kind != "base64":
         _fail(f"{path}.source.type: Input should be 'base64'")
     _check_keys(source, frozenset({"type", "media_type", "data"}), f"{path}.source.base64")
@@ -173,12 +179,7 @@ def _validate_image_block(block: dict[str, Any], path: str) -> None:
 
 
 def _validate_document_block(block: dict[str, Any], path: str) -> None:
-    if "source" not in block:
-        _fail(f"{path}.source: Field required")
-    source = _require_dict(block["source"], f"{path}.source")
-    kind = source.get("type")
-    if kind == "url":
-        _fail(f"{path}.source.base64.data: URL sources are not supported")
+    source, kind = _inline_source(block, path)
     if kind == "base64":
         if source.get("media_type") != "application/pdf":
             _fail(f"{path}.source.base64.media_type: Input should be 'application/pdf'")

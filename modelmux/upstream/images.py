@@ -36,12 +36,6 @@ _IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 SIIT
 _TEREDO = ipaddress.IPv6Network("2001::/32")
 
 
-def sniff_image_type(data: bytes) -> str | None:
-    """The media type the bytes really are, if it is one of the four image types (pure)."""
-    media_type = sniff(data)
-    return media_type if media_type in IMAGE_TYPES else None
-
-
 def _v4(value: int) -> ipaddress.IPv4Address:
     return ipaddress.IPv4Address(value & 0xFFFFFFFF)
 
